@@ -1,8 +1,9 @@
-"""The main job: tune an SVC on scikit-learn's digits, in parallel on a local dask
-cluster that the demo starts itself.
+"""The main job: tune an SVC on scikit-learn's digits with Bayesian optimization
+(SMBOSearchCV), in parallel on a local dask cluster that the demo starts itself.
 
-Run it with ``make demo`` or ``python -m skhpo.demo``. Searches run on the dask
-workers through joblib's dask backend; the dashboard link is printed first.
+Run it with ``make demo`` or ``python -m skhpo.demo``. Each round asks the surrogate
+for ``n_points`` candidates and cross-validates them on the dask workers through
+joblib's dask backend; the dashboard link is printed first.
 """
 
 import argparse
@@ -12,9 +13,10 @@ import joblib
 import pandas as pd
 from distributed import Client, LocalCluster
 from sklearn.datasets import load_digits
-from sklearn.model_selection import RandomizedSearchCV, train_test_split
+from sklearn.model_selection import train_test_split
 from sklearn.svm import SVC
 
+from skhpo import SMBOSearchCV
 from skhpo.space import Categorical, Real, SearchSpace
 
 SPACE = {
@@ -32,7 +34,7 @@ def results_table(search, top=5):
     return results.sort_values("rank_test_score")[columns + params].head(top)
 
 
-def main(n_iter=30, cv=3, n_workers=2, random_state=0, verbose=1):
+def main(n_iter=30, cv=3, n_workers=2, random_state=0, verbose=1, surrogate="tpe"):
     """Run the demo search and return the fitted search object."""
     X, y = load_digits(return_X_y=True)
     X_train, X_test, y_train, y_test = train_test_split(
@@ -41,10 +43,12 @@ def main(n_iter=30, cv=3, n_workers=2, random_state=0, verbose=1):
     space = SearchSpace(SPACE)
     estimator = SVC()
     space.check_estimator(estimator)
-    search = RandomizedSearchCV(
+    search = SMBOSearchCV(
         estimator,
-        space.to_sklearn(),
+        space,
         n_iter=n_iter,
+        surrogate=surrogate,
+        n_points=n_workers,
         cv=cv,
         random_state=random_state,
         verbose=verbose,
@@ -60,8 +64,9 @@ def main(n_iter=30, cv=3, n_workers=2, random_state=0, verbose=1):
         print(f"skhpo demo: {len(X_train)} digits images, {n_workers} dask workers")
         print(f"dask dashboard: {client.dashboard_link}")
         print(f"search space: {space}")
+        print(f"SMBOSearchCV(surrogate={surrogate!r}): {n_iter} candidates, {cv} folds")
         start = time.perf_counter()
-        with joblib.parallel_config(backend="dask", verbose=5 if verbose else 0):
+        with joblib.parallel_config(backend="dask"):
             search.fit(X_train, y_train)
         elapsed = time.perf_counter() - start
     with pd.option_context("display.width", 120, "display.max_columns", 20):
@@ -79,9 +84,18 @@ def _parse_args(argv=None):
     parser.add_argument("--cv", type=int, default=3, help="cross-validation folds")
     parser.add_argument("--n-workers", type=int, default=2, help="dask workers")
     parser.add_argument("--random-state", type=int, default=0)
+    parser.add_argument(
+        "--surrogate", default="tpe", choices=["tpe", "gp", "rf", "random"]
+    )
     return parser.parse_args(argv)
 
 
 if __name__ == "__main__":
     args = _parse_args()
-    main(args.n_iter, args.cv, args.n_workers, args.random_state)
+    main(
+        args.n_iter,
+        args.cv,
+        args.n_workers,
+        args.random_state,
+        surrogate=args.surrogate,
+    )
