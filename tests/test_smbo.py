@@ -462,3 +462,30 @@ def test_a_grid_smaller_than_n_iter_is_evaluated_once_per_point():
         random_state=0,
     ).fit(X_IRIS, Y_IRIS)
     assert sorted(p["c"] for p in search.cv_results_["params"]) == [0.1, 0.2, 0.3]
+
+
+class WeightRecorder(FoldRecorder):
+    """Records the sample weights its fit receives."""
+
+    weights = []
+
+    def fit(self, X, y, sample_weight=None):
+        WeightRecorder.weights.append(sample_weight)
+        return super().fit(X, y)
+
+
+def test_metadata_routing_sends_sample_weight_to_fit():
+    import sklearn
+
+    weights = np.linspace(0.5, 1.5, len(Y_IRIS))
+    WeightRecorder.weights = []
+    with sklearn.config_context(enable_metadata_routing=True):
+        est = WeightRecorder().set_fit_request(sample_weight=True)
+        est.set_score_request(sample_weight=False)
+        search = SMBOSearchCV(
+            est, {"c": Real(0, 1)}, n_iter=2, cv=3, random_state=0, refit=False
+        )
+        search.fit(X_IRIS, Y_IRIS, sample_weight=weights)
+    assert len(WeightRecorder.weights) == 6
+    for w in WeightRecorder.weights:
+        assert w is not None and len(w) == 100  # the training rows of a fold
