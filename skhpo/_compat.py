@@ -13,11 +13,20 @@ from sklearn.utils._param_validation import (  # noqa: F401
     Interval,
     StrOptions,
 )
+from sklearn.utils.parallel import Parallel as _SkParallel
 
-__all__ = ["HasMethods", "Interval", "StrOptions", "collect_fit_failures"]
+__all__ = [
+    "HasMethods",
+    "Interval",
+    "StrOptions",
+    "collect_fit_failures",
+    "fit_and_score",
+    "replay_fits",
+]
 
 _state = threading.local()
 _original_warn_or_raise = _sk_search._warn_or_raise_about_fit_failures
+_original_fit_and_score = _sk_search._fit_and_score
 
 
 def _warn_or_raise_about_fit_failures(results, error_score):
@@ -52,3 +61,54 @@ def collect_fit_failures(error_score):
 # through the thread-local collector above. Outside `collect_fit_failures` it
 # behaves exactly as scikit-learn's.
 _sk_search._warn_or_raise_about_fit_failures = _warn_or_raise_about_fit_failures
+
+
+class _ReplayableParallel(_SkParallel):
+    """scikit-learn's ``Parallel``; inside `replay_fits` it runs in this thread."""
+
+    def __call__(self, iterable):
+        if getattr(_state, "replay", None) is None:
+            return super().__call__(iterable)
+        return [func.function(*args, **kwargs) for func, args, kwargs in iterable]
+
+
+def _fit_and_score(estimator, X, y, *, train, test, parameters, **kwargs):
+    replay = getattr(_state, "replay", None)
+    if replay is None:
+        return _original_fit_and_score(
+            estimator, X, y, train=train, test=test, parameters=parameters, **kwargs
+        )
+    return replay(
+        estimator, X, y, train=train, test=test, parameters=parameters, **kwargs
+    )
+
+
+@contextlib.contextmanager
+def replay_fits(provider):
+    """Let ``evaluate_candidates`` take its fit results from ``provider``.
+
+    Inside this context (in this thread only), each ``_fit_and_score`` call of
+    ``BaseSearchCV.fit``'s ``evaluate_candidates`` runs in this thread and
+    returns ``provider(estimator, X, y, train=..., test=..., parameters=...,
+    split_progress=(i, n_splits), candidate_progress=(j, n_candidates),
+    **fit_and_score_kwargs)`` instead of fitting. A search that already has the
+    results (restored from a checkpoint, or computed asynchronously on a dask
+    cluster) feeds them through scikit-learn's own bookkeeping this way, so
+    ``cv_results_``, multimetric scoring and refit stay scikit-learn's.
+    ``provider`` may also fit for real (``fit_and_score`` below).
+    """
+    previous = getattr(_state, "replay", None)
+    _state.replay = provider
+    try:
+        yield
+    finally:
+        _state.replay = previous
+
+
+fit_and_score = _original_fit_and_score
+"""scikit-learn's own ``_fit_and_score``, for providers that do fit."""
+
+# BaseSearchCV.fit looks `Parallel` and `_fit_and_score` up as module globals at
+# call time; outside `replay_fits` both behave exactly as scikit-learn's.
+_sk_search.Parallel = _ReplayableParallel
+_sk_search._fit_and_score = _fit_and_score

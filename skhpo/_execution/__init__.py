@@ -1,0 +1,39 @@
+"""Execution layer: the only part of skhpo that imports ``dask.distributed``.
+
+The adaptive searches (``IncrementalSearchCV``, ``InverseDecaySearchCV``,
+``SuccessiveHalvingSearchCV``, ``HyperbandSearchCV``) decide nothing here: they
+hand this engine their policies (from :mod:`skhpo.schedules`), their parameter
+settings and their data, and read back per-model histories.
+
+- :mod:`._client`: which client runs a search; synchronous and asynchronous use.
+- :mod:`._data`: data to futures of row blocks, blockwise train/validation split.
+- :mod:`._engine`: the policy-driven training loop, runs (brackets) concurrent.
+- :mod:`._tasks`: the functions that run on the workers.
+- :mod:`._postfit`: blockwise, lazy ``predict``/``transform`` on dask inputs.
+"""
+
+from ._client import (
+    active_client,
+    gather_if_future,
+    is_future,
+    resolve_fit_params,
+    run_on_client,
+)
+from ._data import check_test_size, is_dask_array, is_dask_frame
+from ._engine import RunResult, RunSpec, run_adaptive
+from ._postfit import apply_method
+
+__all__ = [
+    "RunResult",
+    "RunSpec",
+    "active_client",
+    "apply_method",
+    "check_test_size",
+    "gather_if_future",
+    "is_dask_array",
+    "is_dask_frame",
+    "is_future",
+    "resolve_fit_params",
+    "run_adaptive",
+    "run_on_client",
+]
