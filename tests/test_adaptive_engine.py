@@ -12,7 +12,7 @@ import dask.dataframe as dd
 import numpy as np
 import pandas as pd
 import pytest
-from distributed import Client, LocalCluster, wait
+from distributed import Client, wait
 from distributed.utils_test import gen_cluster
 from sklearn.base import BaseEstimator
 from sklearn.datasets import make_classification, make_regression
@@ -64,26 +64,6 @@ class FakeModel(BaseEstimator):
 
 def fake_score(quality, calls):
     return quality * (1 - 0.5**calls)
-
-
-@pytest.fixture(scope="module")
-def cluster():
-    with LocalCluster(
-        n_workers=2, threads_per_worker=1, processes=False, dashboard_address=None
-    ) as cluster:
-        yield cluster
-
-
-@pytest.fixture(scope="module")
-def module_client(cluster):
-    with Client(cluster, set_as_default=False) as client:
-        yield client
-
-
-@pytest.fixture
-def client(module_client):
-    with module_client.as_current():
-        yield module_client
 
 
 def _n_tasks(client):

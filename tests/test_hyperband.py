@@ -5,7 +5,6 @@ import logging
 import dask.array as da
 import numpy as np
 import pytest
-from distributed import Client, LocalCluster
 from sklearn.base import BaseEstimator
 from sklearn.datasets import make_classification
 from sklearn.linear_model import SGDClassifier
@@ -34,21 +33,6 @@ class FakeModel(BaseEstimator):
 
     def score(self, X, y=None):
         return self.quality if self.plateau else self.quality * (1 - 0.5**self.calls_)
-
-
-@pytest.fixture(scope="module")
-def module_client():
-    with LocalCluster(
-        n_workers=2, threads_per_worker=1, processes=False, dashboard_address=None
-    ) as cluster:
-        with Client(cluster, set_as_default=False) as client:
-            yield client
-
-
-@pytest.fixture
-def client(module_client):
-    with module_client.as_current():
-        yield module_client
 
 
 # -- the plan: brackets and metadata --------------------------------------------

@@ -8,7 +8,7 @@ import warnings
 import dask.array as da
 import numpy as np
 import pytest
-from distributed import Client, LocalCluster, SchedulerPlugin
+from distributed import SchedulerPlugin
 from scipy.stats import loguniform
 from sklearn.base import BaseEstimator, clone
 from sklearn.datasets import make_classification, make_regression
@@ -26,26 +26,6 @@ from skhpo.space import Real
 X, Y = make_classification(n_samples=300, n_features=5, random_state=0)
 XR, YR = make_regression(n_samples=300, n_features=5, noise=1.0, random_state=0)
 ALPHAS = {"alpha": np.logspace(-4, -1, 30)}
-
-
-@pytest.fixture(scope="module")
-def cluster():
-    with LocalCluster(
-        n_workers=2, threads_per_worker=1, processes=False, dashboard_address=None
-    ) as cluster:
-        yield cluster
-
-
-@pytest.fixture(scope="module")
-def module_client(cluster):
-    with Client(cluster, set_as_default=False) as client:
-        yield client
-
-
-@pytest.fixture
-def client(module_client):
-    with module_client.as_current():
-        yield module_client
 
 
 class IncrementalPipeline(Pipeline):

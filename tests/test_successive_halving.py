@@ -4,7 +4,6 @@ import dask.dataframe as dd
 import numpy as np
 import pandas as pd
 import pytest
-from distributed import Client, LocalCluster
 from sklearn.base import BaseEstimator
 from sklearn.datasets import make_classification
 from sklearn.linear_model import SGDClassifier
@@ -28,21 +27,6 @@ class FakeModel(BaseEstimator):
 
     def score(self, X, y=None):
         return self.quality if self.plateau else self.quality * (1 - 0.5**self.calls_)
-
-
-@pytest.fixture(scope="module")
-def module_client():
-    with LocalCluster(
-        n_workers=2, threads_per_worker=1, processes=False, dashboard_address=None
-    ) as cluster:
-        with Client(cluster, set_as_default=False) as client:
-            yield client
-
-
-@pytest.fixture
-def client(module_client):
-    with module_client.as_current():
-        yield module_client
 
 
 def test_positional_arguments_are_dask_mls():

@@ -1,0 +1,26 @@
+"""Fixtures shared by the test modules that run searches on a dask cluster."""
+
+import pytest
+from distributed import Client, LocalCluster
+
+
+@pytest.fixture(scope="module")
+def cluster():
+    """An in-process LocalCluster with 2 single-threaded workers, per module."""
+    with LocalCluster(
+        n_workers=2, threads_per_worker=1, processes=False, dashboard_address=None
+    ) as cluster:
+        yield cluster
+
+
+@pytest.fixture(scope="module")
+def module_client(cluster):
+    with Client(cluster, set_as_default=False) as client:
+        yield client
+
+
+@pytest.fixture
+def client(module_client):
+    """The module's client, made the current client for one test."""
+    with module_client.as_current():
+        yield module_client
