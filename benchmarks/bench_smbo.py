@@ -32,6 +32,10 @@ Usage::
         --optimizers skhpo-tpe,optuna-tpe
     python -m benchmarks.bench_smbo --rescore benchmarks/results/smbo_runs_X.csv
     python -m benchmarks.bench_smbo --rescore all_runs.csv skhpo_rerun.csv
+    # more seeds of some optimizers, scored with an earlier run's references:
+    python -m benchmarks.bench_smbo --seeds 3,4 --optimizers skhpo-tpe,optuna-tpe \
+        --n-reference 0 --output more.csv
+    python -m benchmarks.bench_smbo --rescore all_runs.csv more.csv
 """
 
 import argparse
@@ -142,7 +146,7 @@ def run(problems, optimizers, seeds, budget, n_reference, n_jobs=1, runs_csv=Non
     tasks = []
     for seed in seeds:
         for p in problems:
-            if seed == seeds[0]:
+            if seed == seeds[0] and n_reference > 0:
                 tasks.append((run_reference, (p, n_reference)))
             tasks += [(run_one, (p, o, seed, budget)) for o in optimizers]
     rows = []
@@ -363,7 +367,9 @@ def parser():
         "--n-reference",
         type=int,
         default=None,
-        help="evaluations of the reference random search per problem (100)",
+        help="evaluations of the reference random search per problem (100); 0 "
+        "skips it: score the runs later with --rescore, together with a CSV that "
+        "has the reference searches",
     )
     p.add_argument("--n-jobs", type=int, default=1, help="parallel runs (loky)")
     p.add_argument("--output", type=Path, default=None, help="per-run CSV path")
@@ -401,7 +407,9 @@ def main(argv=None):
     problems = [p.name for p in get_problems(problems)]
     budget = args.budget or (15 if quick else 50)
     seeds = args.seeds or ([0] if quick else [0, 1, 2])
-    n_reference = args.n_reference or (30 if quick else 100)
+    n_reference = args.n_reference
+    if n_reference is None:
+        n_reference = 30 if quick else 100
     usable, missing = available(args.optimizers or OPTIMIZERS)
     for name, mods in missing.items():
         print(f"skipping {name}: {', '.join(mods)} not importable", file=sys.stderr)
@@ -420,6 +428,9 @@ def main(argv=None):
     start = time.perf_counter()
     runs = run(problems, usable, seeds, budget, n_reference, args.n_jobs, runs_csv)
     elapsed = time.perf_counter() - start
+    if n_reference == 0:
+        print(f"\nruns: {runs_csv} (no reference search: score with --rescore)")
+        return runs, None
     scored, summary = report(
         runs, f"bench_smbo ({config}; {elapsed / 60:.1f} min, {os.cpu_count()} cpus)"
     )

@@ -24,7 +24,7 @@ from skhpo.samplers import (
     probability_of_improvement,
 )
 from skhpo.samplers._acquisition import log_expected_improvement, maximize
-from skhpo.samplers._layout import Layout
+from skhpo.samplers._layout import CATEGORICAL, REAL, Layout
 from skhpo.samplers._optimizer import _TRANSFORMS
 from skhpo.space import Categorical, Integer, Real, SearchSpace
 from skhpo.testing import spaces
@@ -216,7 +216,10 @@ def test_no_global_random_state(surrogate):
 
 @pytest.mark.parametrize("surrogate", SURROGATES)
 def test_batches_are_distinct_and_spread(surrogate):
-    space = SearchSpace({"x": Real(0.0, 1.0), "n": Integer(1, 5)})
+    # The optimum (x = 10 ** 0.5 - 1) is inside the box. At an optimum on the
+    # boundary, a GP batch (kriging believer) may crowd the corner with distinct
+    # but close points.
+    space = SearchSpace({"x": Real(0.0, 5.0), "n": Integer(1, 5)})
     opt = Optimizer(space, surrogate, n_initial_points=5, random_state=0)
     run(opt, 2, batch=5)
     batch = opt.ask(8)
@@ -314,16 +317,64 @@ def test_history_and_best_accessors():
 
 
 @pytest.mark.parametrize(
-    "space, expected",
+    "space, surrogate, expected",
     [
-        ({"x": Real(0, 1)}, 10),
-        ({f"x{i}": Real(0, 1) for i in range(7)}, 14),
-        ({f"x{i}": Real(0, 1) for i in range(30)}, 20),
-        ({"a": [1, 2, 3, 4, 5, 6]}, 3),
+        ({"x": Real(0, 1)}, "gp", 10),
+        ({f"x{i}": Real(0, 1) for i in range(7)}, "gp", 14),
+        ({f"x{i}": Real(0, 1) for i in range(7)}, "rf", 14),
+        ({f"x{i}": Real(0, 1) for i in range(30)}, "gp", 20),
+        ({"a": [1, 2, 3, 4, 5, 6]}, "gp", 3),
+        # TPE: optuna's n_startup_trials, whatever the dimension
+        ({"x": Real(0, 1)}, "tpe", 10),
+        ({f"x{i}": Real(0, 1) for i in range(30)}, "tpe", 10),
+        ({"a": [1, 2, 3, 4, 5, 6]}, "tpe", 3),
     ],
 )
-def test_default_n_initial_points(space, expected):
-    assert Optimizer(space).n_initial_points == expected
+def test_default_n_initial_points(space, surrogate, expected):
+    assert Optimizer(space, surrogate).n_initial_points == expected
+
+
+@given(n=st.integers(1, 40), seed=st.integers(0, 2**31 - 1))
+@settings(max_examples=30, deadline=None)
+def test_latin_hypercube_covers_every_dimension_evenly(n, seed):
+    layout = Layout({"x": Real(0, 1), "c": ["a", "b", "c"], "k": Integer(1, 5)})
+    U = layout.latin_hypercube(n, np.random.RandomState(seed))
+    assert U.shape == (n, 3) and np.all((U >= 0) & (U <= 1))
+    x, c = (layout.kinds.tolist().index(kind) for kind in (REAL, CATEGORICAL))
+    # One point per stratum of the real column ...
+    assert sorted(np.floor(U[:, x] * n).astype(int)) == list(range(n))
+    # ... and choices as balanced as n allows.
+    counts = np.bincount(np.floor(U[:, c] * 3).astype(int), minlength=3)
+    assert counts.max() - counts.min() <= 1
+    assert np.array_equal(U, layout.snap(U))
+
+
+def test_latin_hypercube_of_a_conditional_space():
+    layout = Layout(SPACES["conditional"])
+    U = layout.latin_hypercube(30, np.random.RandomState(0))
+    sub = layout.subspace_index(U)
+    assert np.bincount(sub).tolist() == [10, 10, 10]
+    for s, cols in enumerate(layout.subspace_columns):
+        own = U[np.ix_(sub == s, cols)]
+        assert not np.isnan(own).any()
+        assert np.isnan(np.delete(U[sub == s], np.r_[0, cols], axis=1)).all()
+        # The sub-space's real C column (log scale) is stratified over its points.
+        if s < 2:
+            assert sorted(np.floor(own[:, 0] * 10).astype(int)) == list(range(10))
+
+
+@pytest.mark.parametrize("surrogate", MODELS)
+def test_initial_design_is_a_latin_hypercube(surrogate):
+    opt = Optimizer(
+        {"x": Real(0, 1), "y": Real(-5, 5)},
+        surrogate,
+        n_initial_points=8,
+        random_state=0,
+    )
+    points = run(opt, 4, batch=2)
+    U = opt.space.encode(points)
+    for j in range(2):
+        assert sorted(np.floor(U[:, j] * 8).astype(int)) == list(range(8))
 
 
 def test_initial_points_are_random_then_the_model_takes_over(monkeypatch):
@@ -347,10 +398,10 @@ def test_a_surrogate_object_is_used():
     opt = Optimizer(
         {"x": Real(-1, 1), "y": Real(-1, 1)}, gp, n_initial_points=4, random_state=0
     )
-    asked = run(opt, 10, score=lambda p: -(p["x"] ** 2) - p["y"] ** 2)
+    asked = run(opt, 16, score=lambda p: -(p["x"] ** 2) - p["y"] ** 2)
     assert hasattr(gp, "alpha_")  # fitted
     assert opt.best_score > -0.1
-    assert len({key(p) for p in asked}) == 10
+    assert len({key(p) for p in asked}) == 16
 
 
 def test_surrogate_options_reach_the_surrogate():
@@ -539,6 +590,41 @@ def test_gp_conditional_subspaces_are_independent():
     mean, std = gp.predict(U, return_std=True)
     assert np.allclose(mean, y, atol=0.1)
     assert len(gp.length_scales_) == 2
+
+
+def test_gp_hyperparameters_are_kept_while_the_history_grows_a_little():
+    space = SearchSpace({"a": Real(0, 1), "b": Real(0, 1), "c": ["x", "y", "z"]})
+    U = space.encode(space.sample(106, random_state=0))
+    y = np.sin(5 * U[:, 0]) + U[:, 2]
+    gp = GaussianProcess(space).fit(U[:100], y[:100])
+    fitted = gp.length_scales_[0]
+    # One more point (< 2 % more): same hyperparameters, new data conditioned on.
+    gp.fit(U[:101], y[:101])
+    assert np.array_equal(gp.length_scales_[0], fitted)
+    assert gp.predict(U[100:101])[0] == pytest.approx(y[100], abs=0.05)
+    # 2 % more points, or points that do not extend the previous ones: refitted.
+    assert not np.array_equal(gp.fit(U[:102], y[:102]).length_scales_[0], fitted)
+    refitted = GaussianProcess(space).fit(U[:100], y[:100])
+    refitted.fit(U[5:106], y[5:106])
+    assert not np.array_equal(refitted.length_scales_[0], fitted)
+
+
+def test_gp_warm_starts_are_reproducible():
+    space = {"x": Real(0, 1), "k": Integer(1, 20), "c": ["a", "b", "c"]}
+
+    def asks(seed):
+        opt = Optimizer(space, "gp", n_initial_points=5, random_state=seed)
+        points = Optimizer(space, "random", random_state=1).ask(55)
+        opt.tell(points, [p["x"] + p["k"] / 20 + (p["c"] == "b") for p in points])
+        out = []
+        for _ in range(4):  # hyperparameters warm-started, some asks without refit
+            (p,) = opt.ask()
+            opt.tell(p, p["x"] + p["k"] / 20 + (p["c"] == "b"))
+            out.append(key(p))
+        return out
+
+    assert asks(0) == asks(0)
+    assert asks(0) != asks(1)
 
 
 def test_gp_rejects_non_finite_losses():

@@ -7,7 +7,10 @@ categorical ones (Hamming distance, one length scale per categorical parameter).
 The ARD inverse squared length scales ``rho``, the signal variance ``s`` and the
 noise variance are fitted by maximizing the log marginal likelihood plus log
 priors (those of optuna's GP sampler) with L-BFGS-B and analytic gradients,
-warm-started from the previous fit. Losses are standardized before fitting.
+warm-started from the previous fit. When the new training points extend the
+previous ones by less than 2 %, the hyperparameters are kept and only the kernel
+matrix is refactorized (one more point moves the estimates by O(1/n)). Losses are
+standardized before fitting.
 
 Conditional spaces get one independent GP per sub-space (a block-diagonal kernel:
 points of different sub-spaces are uncorrelated), sharing the standardization.
@@ -30,13 +33,15 @@ __all__ = ["GaussianProcess"]
 
 _MIN_NOISE = 1e-6
 _LOG_2PI = math.log(2 * math.pi)
-_SQRT5 = math.sqrt(5.0)
 # Bounds of the log hyperparameters: rho (1/length scale**2), s, noise.
 _RHO_BOUNDS = (math.log(1e-3), math.log(1e4))
 _S_BOUNDS = (math.log(1e-2), math.log(1e2))
 _NOISE_BOUNDS = (math.log(1e-9), math.log(2.0))
 # Largest number of points the marginal likelihood is maximized on.
 _MAX_FIT_POINTS = 300
+# Hyperparameters are re-estimated once the training set extending the previous
+# one has grown by this fraction (at every new point below 50 points).
+_REFIT_GROWTH = 0.02
 
 
 @functools.cache
@@ -62,9 +67,32 @@ def _one_blas_thread(func):
 
 def _matern52(r2):
     """Matern 5/2 of the squared distance and its derivative w.r.t. r2."""
-    r = _SQRT5 * np.sqrt(np.maximum(r2, 0.0))
+    r = np.sqrt(np.maximum(5.0 * r2, 0.0))
     e = np.exp(-r)
-    return (1.0 + r + r * r / 3.0) * e, (-5.0 / 6.0) * (1.0 + r) * e
+    de = (-5.0 / 6.0) * (1.0 + r) * e
+    k = r * r
+    k /= 3.0
+    k += r
+    k += 1.0
+    k *= e
+    return k, de
+
+
+def _matern52_value(r2, scale):
+    """``scale * Matern52`` of the squared distance, in place (``r2`` is
+    overwritten): the predictions' hot path, without the derivative."""
+    r = r2
+    r *= 5.0
+    np.maximum(r, 0.0, out=r)
+    np.sqrt(r, out=r)
+    e = np.exp(-r)
+    e *= scale
+    k = r * r
+    k /= 3.0
+    k += r
+    k += 1.0
+    k *= e
+    return k
 
 
 class _GP:
@@ -82,7 +110,7 @@ class _GP:
         ) + _MIN_NOISE
         self.Z = self._embed(X)
         if len(X):
-            K = self.s * _matern52(self._sqdist(self.Z, self.Z))[0]
+            K = _matern52_value(self._sqdist(self.Z, self.Z), self.s)
             K[np.diag_indices_from(K)] += self.noise
             self.L = _cholesky(K)
             self.alpha = cho_solve((self.L, True), z, check_finite=False)
@@ -103,16 +131,18 @@ class _GP:
 
     @staticmethod
     def _sqdist(A, B):
-        d = (A * A).sum(1)[:, None] + (B * B).sum(1)[None, :] - 2.0 * A @ B.T
-        return np.maximum(d, 0.0)
+        d = A @ (-2.0 * B.T)
+        d += (A * A).sum(1)[:, None]
+        d += (B * B).sum(1)[None, :]
+        return np.maximum(d, 0.0, out=d)
 
     def predict(self, X):
         if len(self.X) == 0:
             return np.zeros(len(X)), np.full(len(X), math.sqrt(self.s))
-        Ks = self.s * _matern52(self._sqdist(self._embed(X), self.Z))[0]
+        Ks = _matern52_value(self._sqdist(self._embed(X), self.Z), self.s)
         mean = Ks @ self.alpha
         V = solve_triangular(self.L, Ks.T, lower=True, check_finite=False)
-        var = self.s - (V * V).sum(axis=0)
+        var = self.s - np.einsum("ij,ij->j", V, V)
         return mean, np.sqrt(np.maximum(var, 1e-12 * self.s))
 
     def with_points(self, X, z):
@@ -256,6 +286,12 @@ class GaussianProcess:
     each sub-space has an independent GP on its own columns (points of two
     sub-spaces are uncorrelated) and all share the standardization of the losses.
 
+    Refitting is incremental: the hyperparameters are re-estimated from the
+    previous estimates (a warm start), and only when the training points extend
+    those of the last estimation by 2 % or more (or are different points); in
+    between, :meth:`fit` only conditions on the new data. Below 50 points every
+    new point triggers a re-estimation.
+
     Examples
     --------
     >>> import numpy as np
@@ -284,7 +320,7 @@ class GaussianProcess:
         self.layout = space if isinstance(space, Layout) else Layout(space)
         self.space = self.layout.space
         self.noise = noise
-        self._theta = {}
+        self._theta = {}  # sub-space -> (hyperparameters, points they were fit on)
 
     @_one_blas_thread
     def fit(self, U, y):
@@ -313,13 +349,27 @@ class GaussianProcess:
             rows = sub == s
             X = U[np.ix_(rows, cols)]
             is_cat = layout.kinds[cols] == CATEGORICAL
-            theta = self._theta.get(s, _default_theta(len(cols), self.noise))
-            if len(X) >= 2 and len(cols):
+            theta, X_fit = self._theta.get(
+                s, (_default_theta(len(cols), self.noise), X[:0])
+            )
+            if len(X) >= 2 and len(cols) and self._needs_refit(X, X_fit):
                 theta = _fit_theta(X, z[rows], is_cat, theta, self.noise)
-                self._theta[s] = theta
+                self._theta[s] = (theta, X)
             model = _GP(X, z[rows], is_cat, layout.n_values[cols], theta, self.noise)
             self._models.append(model)
         return self
+
+    @staticmethod
+    def _needs_refit(X, X_fit):
+        """Re-estimate the hyperparameters unless ``X`` extends the points they
+        were fit on by less than ``_REFIT_GROWTH``."""
+        n_fit = len(X_fit)
+        return not (
+            n_fit
+            and len(X) < n_fit * (1 + _REFIT_GROWTH)
+            and len(X) >= n_fit
+            and np.array_equal(X[:n_fit], X_fit)
+        )
 
     @property
     def length_scales_(self):

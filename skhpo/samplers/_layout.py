@@ -95,6 +95,40 @@ class Layout:
                 U[np.ix_(s != t, cols)] = np.nan
         return self.snap(U)
 
+    def latin_hypercube(self, n, rng):
+        """``n`` points of a Latin hypercube in the encoded space.
+
+        Every numeric column is cut into ``n`` equal strata, each holding one
+        point, so that each dimension is covered evenly (integers as evenly as
+        their bins allow); every choice of a categorical column is used
+        ``n // n_choices`` or one more times. In a conditional space the
+        sub-spaces are balanced the same way, then each sub-space's columns are
+        stratified over its own points.
+        """
+
+        def design(m, cols):
+            X = np.empty((m, len(cols)))
+            for i, j in enumerate(cols):
+                if self.kinds[j] == CATEGORICAL:
+                    k = self.n_values[j]
+                    X[:, i] = rng.permutation(np.resize(rng.permutation(k), m))
+                    X[:, i] = (X[:, i] + 0.5) / k
+                else:
+                    X[:, i] = (rng.permutation(m) + rng.uniform(size=m)) / m
+            return X
+
+        U = np.full((n, self.n_columns), np.nan)
+        if not self.conditional:
+            U[:] = design(n, np.arange(self.n_columns))
+            return self.snap(U)
+        U[:, :1] = design(n, [0])
+        sub = self.subspace_index(U)
+        for s, cols in enumerate(self.subspace_columns):
+            rows = np.flatnonzero(sub == s)
+            if len(rows) and len(cols):
+                U[np.ix_(rows, cols)] = design(len(rows), cols)
+        return self.snap(U)
+
     def perturb(self, U, rng, scale):
         """Random neighbours of the rows of ``U`` in their own sub-space.
 
@@ -181,10 +215,17 @@ class Layout:
         return u, u
 
 
-def default_n_initial_points(layout):
-    """Random points before the model takes over: ``2 * n_columns`` within
-    ``[10, 20]``, and at most half of a finite grid."""
-    n = min(max(10, 2 * layout.n_columns), 20)
+def default_n_initial_points(layout, surrogate="gp"):
+    """Random points before the model takes over, at most half of a finite grid.
+
+    TPE: 10, optuna's ``n_startup_trials`` (its good group is then one point,
+    and the prior kernel keeps it exploring). Model surrogates (GP, forest):
+    ``2 * n_columns`` within ``[10, 20]``, about two points per length scale.
+    """
+    if surrogate == "tpe":
+        n = 10
+    else:
+        n = min(max(10, 2 * layout.n_columns), 20)
     grid = layout.space.n_grid_points
     if math.isfinite(grid):
         n = min(n, max(1, int(grid) // 2))

@@ -119,11 +119,13 @@ class Optimizer:
         ``l(x) / g(x)``, which is equivalent to both EI and PI, and has no LCB;
         the random surrogate ignores it.
     n_initial_points : int, default=None
-        Points sampled at random before the model is used (counting told and
-        pending points, so that parallel workers all get random points first).
-        The default, ``2 * n_dims`` clipped to ``[10, 20]`` and at most half of a
-        finite grid, gives TPE enough observations for a good group of more than
-        one point and a GP about two points per length scale, while leaving most
+        Points of an initial design before the model is used (counting told
+        and pending points, so that parallel workers all get design points
+        first): a Latin hypercube, which covers every dimension evenly where
+        independent random points leave gaps.
+        The default, at most half of a finite grid, is 10 for TPE (optuna's
+        ``n_startup_trials``) and ``2 * n_dims`` clipped to ``[10, 20]`` for the
+        GP and the forest (about two points per length scale), which leaves most
         of a typical 50-100 evaluation budget to the model.
     random_state : int, RandomState instance or None, default=None
         Same seed and same tells give the same asks.
@@ -144,7 +146,7 @@ class Optimizer:
     best_score : float
         Best finite score told; NaN before any.
     n_initial_points : int
-        The number of random points actually used.
+        The number of initial (design) points actually used.
 
     Notes
     -----
@@ -210,7 +212,7 @@ class Optimizer:
         self.random_state = random_state
         self._check_acquisition(surrogate, acquisition)
         if n_initial_points is None:
-            n_initial_points = default_n_initial_points(self._layout)
+            n_initial_points = default_n_initial_points(self._layout, surrogate)
         elif (
             not isinstance(n_initial_points, numbers.Integral)
             or isinstance(n_initial_points, bool)
@@ -231,6 +233,8 @@ class Optimizer:
         self._pending = {}  # key -> (params, encoded row)
         self._version = 0  # bumped by every tell
         self._fitted_version = None
+        self._design = None  # initial Latin hypercube, drawn at the first ask
+        self._n_design = 0  # its points used so far
 
     # -- construction --------------------------------------------------------
 
@@ -432,11 +436,29 @@ class Optimizer:
     def _propose(self):
         finite = np.isfinite(self._scores)
         n_seen = len(self._scores) + len(self._pending)
+        if self._model is not None and n_seen < self.n_initial_points:
+            u = self._next_design_point()
+            if u is not None:
+                return u
         if self._model is None or n_seen < self.n_initial_points or finite.sum() < 2:
             return self._first_unseen(self._layout.sample(16, self._rng), None)
         if isinstance(self._model, TreeParzenEstimator):
             return self._propose_tpe()
         return self._propose_model()
+
+    def _next_design_point(self):
+        """The next unseen point of the initial design, a Latin hypercube of
+        ``n_initial_points`` drawn at the first ask (None once it is used up)."""
+        if self._design is None:
+            self._design = self._layout.latin_hypercube(
+                self.n_initial_points, self._rng
+            )
+        while self._n_design < len(self._design):
+            row = self._design[self._n_design]
+            self._n_design += 1
+            if not self._is_seen(self._layout.keys(row[None])[0]):
+                return row
+        return None
 
     def _pending_rows(self):
         if not self._pending:
