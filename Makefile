@@ -29,7 +29,11 @@ $(VENV)/.installed-bench: $(BIN)/activate $(DEPS)
 	$(PY) -m pip install --quiet -e ".[test,bench]"
 	touch $@ $(VENV)/.installed-test $(VENV)/.installed-base
 
-demo: $(VENV)/.installed-base
+$(VENV)/.installed-demo: $(BIN)/activate $(DEPS)
+	$(PY) -m pip install --quiet -e ".[plot,progress]"
+	touch $@ $(VENV)/.installed-base
+
+demo: $(VENV)/.installed-demo
 	$(PY) -m skhpo.demo
 
 lint: $(VENV)/.installed-test

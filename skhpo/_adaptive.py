@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import logging
 import numbers
+import os
 import sys
 
 import numpy as np
@@ -28,7 +29,9 @@ from sklearn.utils.metaestimators import available_if
 from sklearn.utils.validation import check_is_fitted
 
 from . import _execution
+from ._checkpoint import ModelCheckpoint, describe_estimator, describe_value, hash_array
 from ._compat import Interval, StrOptions
+from ._progress import adaptive_progress, warn_ignored_callbacks
 from .metrics import check_scoring
 from .space import SearchSpace
 
@@ -156,6 +159,8 @@ class BaseAdaptiveSearchCV(BaseSearchCV):
         "predict_meta": "no_validation",
         "predict_proba_meta": "no_validation",
         "transform_meta": "no_validation",
+        "checkpoint": [str, os.PathLike, None],
+        "max_time": [Interval(numbers.Real, 0, None, closed="neither"), None],
     }
     _constraint_overrides: dict = {}
     _parameter_constraints: dict = {}
@@ -221,10 +226,54 @@ class BaseAdaptiveSearchCV(BaseSearchCV):
         self._validate_params()
         self._check_deprecated_params()
         check_verbose(self.verbose)
+        warn_ignored_callbacks(self)
         check_single_scoring(self.scoring)
         _execution.check_test_size(self.test_size, 1)
+        self._check_checkpoint()
+        _execution.check_fit_data(X, y)
         plan = self._plan()
-        return _execution.run_on_client(self._fit_on_client, X, y, fit_params, plan)
+        runs = []
+        try:
+            return _execution.run_on_client(
+                self._fit_on_client, X, y, fit_params, plan, runs
+            )
+        except BaseException:
+            # E.g. KeyboardInterrupt: keep what was finished.
+            self._store_partial(runs)
+            raise
+
+    def _check_checkpoint(self):
+        if self.checkpoint is None:
+            return
+        if isinstance(self.random_state, bool) or not isinstance(
+            self.random_state, numbers.Integral
+        ):
+            raise ValueError(
+                f"checkpoint={self.checkpoint!r} needs an integer random_state, got "
+                f"random_state={self.random_state!r}: a resumed search must sample "
+                "the same parameters, hold out the same validation rows and visit "
+                "the blocks in the same order as the search that wrote the "
+                "checkpoint. Pass e.g. random_state=0."
+            )
+
+    def _fingerprint(self, estimator, X, y, fit_params):
+        """What a checkpoint must agree with to be resumed by this search."""
+        ignored = {"estimator", "parameters", "checkpoint", "max_time", "verbose"}
+        ignored |= {"prefix", "predict_meta", "predict_proba_meta", "transform_meta"}
+        settings = {
+            name: describe_value(value)
+            for name, value in self.get_params(deep=False).items()
+            if name not in ignored
+        }
+        return {
+            "search": type(self).__name__,
+            "estimator": describe_estimator(estimator),
+            "parameters": describe_value(self.parameters),
+            "settings": settings,
+            "X": hash_array(X),
+            "y": hash_array(y),
+            "fit_params": describe_value(fit_params),
+        }
 
     def _check_deprecated_params(self):
         """Warn about (or reject) deprecated dask-ml parameters."""
@@ -260,26 +309,42 @@ class BaseAdaptiveSearchCV(BaseSearchCV):
             )
         self._space().check_estimator(estimator)
 
-    async def _fit_on_client(self, client, X, y, fit_params, plan):
+    async def _fit_on_client(self, client, X, y, fit_params, plan, runs):
         specs, split_random_state = plan
         estimator = await _execution.gather_if_future(client, self.estimator)
         self._check_estimator(estimator)
         scorer = check_scoring(estimator, self.scoring)
         fit_params = await _execution.resolve_fit_params(client, fit_params)
         verbose = check_verbose(self.verbose)
-        with _LoggingContext(self.verbose):
-            results = await _execution.run_adaptive(
-                client,
-                estimator=self.estimator,
-                X=X,
-                y=y,
-                fit_params=fit_params,
-                scorer=scorer,
-                specs=specs,
-                test_size=self.test_size,
-                random_state=split_random_state,
-                log_every=int(1 / verbose) if verbose > 0 else 0,
+        checkpoint = None
+        if self.checkpoint is not None:
+            checkpoint = ModelCheckpoint(
+                self.checkpoint, self._fingerprint(estimator, X, y, fit_params)
             )
+        try:
+            with (
+                adaptive_progress(self, client) as progress,
+                _LoggingContext(self.verbose),
+            ):
+                results = await _execution.run_adaptive(
+                    client,
+                    estimator=self.estimator,
+                    X=X,
+                    y=y,
+                    fit_params=fit_params,
+                    scorer=scorer,
+                    specs=specs,
+                    test_size=self.test_size,
+                    random_state=split_random_state,
+                    log_every=int(1 / verbose) if verbose > 0 else 0,
+                    on_record=progress,
+                    checkpoint=checkpoint,
+                    max_time=self.max_time,
+                    runs_out=runs,
+                )
+        except BaseException:
+            self._store_partial(runs)
+            raise
         self._store_results(results, scorer)
         # Speculative partial_fit calls (not in history_): submitted, and thrown
         # away because the policy stopped the model (see skhpo._execution).
@@ -290,17 +355,74 @@ class BaseAdaptiveSearchCV(BaseSearchCV):
         return self
 
     # -- results --------------------------------------------------------------
-    def _store_results(self, results, scorer):
+    def _model_key(self, run, model_id):
+        """The public id of model ``model_id`` of run ``run``."""
+        return model_id
+
+    def _combine(self, results):
+        """Merge the runs: ``(history, model_history, ids, columns)``.
+
+        ``columns`` are extra ``cv_results_`` columns, one value per id. Records
+        are copied, never modified.
+        """
         [result] = results
-        ids = list(result.model_history)
+        model_history = {m: list(h) for m, h in result.model_history.items()}
+        return list(result.history), model_history, list(model_history), {}
+
+    def _tabulate(self, results):
+        """``(cv_results, history, model_history, ids)`` of the scored models."""
+        history, model_history, ids, columns = self._combine(results)
+        scored = [i for i in ids if model_history[i]]
+        columns = {
+            name: [v for i, v in zip(ids, values) if model_history[i]]
+            for name, values in columns.items()
+        }
+        cv_results = _cv_results(model_history, scored, columns) if scored else None
+        return cv_results, history, model_history, scored
+
+    def _store_results(self, results, scorer):
+        cv_results, history, model_history, ids = self._tabulate(results)
+        finished = [(i, r) for i, r in enumerate(results) if r.best_id is not None]
+        if not finished:
+            raise RuntimeError(
+                f"max_time={self.max_time!r} seconds passed before any model was "
+                "scored: there is no result. Give the search more time (a larger "
+                "max_time, or None)."
+            )
+        run, best = max(
+            finished,
+            key=lambda item: item[1].model_history[item[1].best_id][-1]["score"],
+        )
         self._set_fitted(
-            cv_results=_cv_results(result.model_history, ids),
-            history=result.history,
-            model_history=result.model_history,
-            best_index=ids.index(result.best_id),
-            best_estimator=result.best_estimator,
+            cv_results=cv_results,
+            history=history,
+            model_history=model_history,
+            best_index=ids.index(self._model_key(run, best.best_id)),
+            best_estimator=best.best_estimator,
             scorer=scorer,
         )
+
+    def _store_partial(self, runs):
+        """Keep what a failed or interrupted search finished.
+
+        ``history_``, ``model_history_``, ``cv_results_`` (scored models only)
+        and the best of them (``best_index_``, ``best_score_``,
+        ``best_params_``); no ``best_estimator_``: the search did not finish.
+        """
+        if not runs:
+            return
+        results = [run.partial_result() for run in runs]
+        cv_results, history, model_history, _ = self._tabulate(results)
+        self.history_ = history
+        self.model_history_ = model_history
+        if hasattr(self, "best_estimator_"):
+            del self.best_estimator_
+        if cv_results is None:
+            return
+        self.cv_results_ = cv_results
+        self.best_index_ = int(np.argmin(cv_results["rank_test_score"]))
+        self.best_score_ = float(cv_results["test_score"][self.best_index_])
+        self.best_params_ = cv_results["params"][self.best_index_]
 
     def _set_fitted(
         self, *, cv_results, history, model_history, best_index, best_estimator, scorer

@@ -21,6 +21,7 @@ __all__ = [
     "StrOptions",
     "collect_fit_failures",
     "fit_and_score",
+    "record_fits",
     "replay_fits",
 ]
 
@@ -68,7 +69,11 @@ class _ReplayableParallel(_SkParallel):
 
     def __call__(self, iterable):
         if getattr(_state, "replay", None) is None:
-            return super().__call__(iterable)
+            out = super().__call__(iterable)
+            recorder = getattr(_state, "recorder", None)
+            if recorder is not None:
+                recorder(out)
+            return out
         return [func.function(*args, **kwargs) for func, args, kwargs in iterable]
 
 
@@ -103,6 +108,23 @@ def replay_fits(provider):
         yield
     finally:
         _state.replay = previous
+
+
+@contextlib.contextmanager
+def record_fits(recorder):
+    """Pass the fit results of every ``evaluate_candidates`` call to ``recorder``.
+
+    Inside this context (in this thread only), after ``evaluate_candidates`` has
+    run its fits, ``recorder(out)`` receives their ``_fit_and_score`` outputs, one
+    dict per (candidate, split) in scikit-learn's order (candidate-major). A search
+    that journals its trials keeps them this way; `replay_fits` gives them back.
+    """
+    previous = getattr(_state, "recorder", None)
+    _state.recorder = recorder
+    try:
+        yield
+    finally:
+        _state.recorder = previous
 
 
 fit_and_score = _original_fit_and_score

@@ -7,9 +7,9 @@ import warnings
 import numpy as np
 from sklearn.utils import check_random_state
 
-from ._adaptive import BaseAdaptiveSearchCV, _cv_results
+from ._adaptive import BaseAdaptiveSearchCV
 from ._execution import RunSpec
-from ._incremental import _ATTRIBUTES, _TAIL_PARAMETERS
+from ._incremental import _ATTRIBUTES, _RELIABILITY_PARAMETERS, _TAIL_PARAMETERS
 from .schedules import (
     hyperband_metadata,
     hyperband_policies,
@@ -64,6 +64,7 @@ class HyperbandSearchCV(BaseAdaptiveSearchCV):
     predict_meta, predict_proba_meta, transform_meta : array-like, default=None
         Empty arrays like the outputs of ``predict``, ``predict_proba`` and
         ``transform``, used on dask input when the output cannot be inferred.
+{_RELIABILITY_PARAMETERS}
 
     Attributes
     ----------
@@ -130,6 +131,8 @@ class HyperbandSearchCV(BaseAdaptiveSearchCV):
         predict_meta=None,
         predict_proba_meta=None,
         transform_meta=None,
+        checkpoint=None,
+        max_time=None,
     ):
         self.estimator = estimator
         self.parameters = parameters
@@ -145,6 +148,8 @@ class HyperbandSearchCV(BaseAdaptiveSearchCV):
         self.predict_meta = predict_meta
         self.predict_proba_meta = predict_proba_meta
         self.transform_meta = transform_meta
+        self.checkpoint = checkpoint
+        self.max_time = max_time
 
     def _metadata_kwargs(self):
         return dict(
@@ -192,35 +197,32 @@ class HyperbandSearchCV(BaseAdaptiveSearchCV):
         self._brackets = list(policies)
         return specs, random_state
 
-    def _store_results(self, results, scorer):
+    def _model_key(self, run, model_id):
+        return _model_id(self._brackets[run], model_id)
+
+    def _combine(self, results):
         history, model_history, ids, brackets = [], {}, [], []
-        by_bracket = {}
-        for bracket, result in zip(self._brackets, results):
-            by_bracket[bracket] = dict(result.model_history)
+        for run, (bracket, result) in enumerate(zip(self._brackets, results)):
+            copies = {}
             for model_id, records in result.model_history.items():
-                new_id = _model_id(bracket, model_id)
-                for record in records:
-                    record["model_id"] = new_id
-                    record["bracket"] = bracket
-                model_history[new_id] = records
+                new_id = self._model_key(run, model_id)
+                model_history[new_id] = [
+                    {**record, "model_id": new_id, "bracket": bracket}
+                    for record in records
+                ]
+                copies.update(zip(map(id, records), model_history[new_id]))
                 ids.append(new_id)
                 brackets.append(bracket)
-            history.extend(result.history)
+            history.extend(copies[id(record)] for record in result.history)
         history.sort(key=lambda record: record["elapsed_wall_time"])
+        return history, model_history, ids, {"bracket": brackets}
 
-        # The best bracket: highest best score, most adaptive first on ties.
-        best_bracket, best = max(
-            zip(self._brackets, results),
-            key=lambda item: item[1].model_history[item[1].best_id][-1]["score"],
-        )
-        self._set_fitted(
-            cv_results=_cv_results(model_history, ids, {"bracket": brackets}),
-            history=history,
-            model_history=model_history,
-            best_index=ids.index(_model_id(best_bracket, best.best_id)),
-            best_estimator=best.best_estimator,
-            scorer=scorer,
-        )
+    def _store_results(self, results, scorer):
+        super()._store_results(results, scorer)
+        by_bracket = {
+            bracket: dict(result.model_history)
+            for bracket, result in zip(self._brackets, results)
+        }
         with warnings.catch_warnings():
             # resolve_hyperband_patience already warned when fit started.
             warnings.simplefilter("ignore", UserWarning)

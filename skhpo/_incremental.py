@@ -44,6 +44,20 @@ _TAIL_PARAMETERS = """\
     prefix : str, default=""
         Log messages start with ``[CV<prefix>]``."""
 
+_RELIABILITY_PARAMETERS = """\
+    checkpoint : str, os.PathLike or None, default=None
+        Not in dask-ml. A file to which every score is journaled as it arrives
+        (JSON lines, ``os.fsync``-ed), with the scored model pickled to the
+        directory ``<checkpoint>.models/``. Fitting again with the same file
+        restores ``history_`` and the models and continues where the search
+        stopped (after a crash, Ctrl-C or ``max_time``); a file written by
+        another search (estimator, space, data, settings) is refused. Needs an
+        integer ``random_state``. See the user guide's reliability page.
+    max_time : float or None, default=None
+        Not in dask-ml. Seconds after which the search stops waiting for
+        results and ends with the models scored so far (``best_estimator_``
+        is the best of them); None: no limit."""
+
 _ATTRIBUTES = """\
     cv_results_ : dict of numpy arrays
         One row per model: ``model_id``, ``params``, ``param_<name>`` (masked
@@ -115,6 +129,7 @@ class IncrementalSearchCV(BaseAdaptiveSearchCV):
     predict_meta, predict_proba_meta, transform_meta : array-like, default=None
         Empty arrays like the outputs of ``predict``, ``predict_proba`` and
         ``transform``, used on dask input when the output cannot be inferred.
+{_RELIABILITY_PARAMETERS}
 
     Attributes
     ----------
@@ -174,6 +189,8 @@ class IncrementalSearchCV(BaseAdaptiveSearchCV):
         predict_meta=None,
         predict_proba_meta=None,
         transform_meta=None,
+        checkpoint=None,
+        max_time=None,
     ):
         self.estimator = estimator
         self.parameters = parameters
@@ -192,6 +209,8 @@ class IncrementalSearchCV(BaseAdaptiveSearchCV):
         self.predict_meta = predict_meta
         self.predict_proba_meta = predict_proba_meta
         self.transform_meta = transform_meta
+        self.checkpoint = checkpoint
+        self.max_time = max_time
 
     def _check_deprecated_params(self):
         if self.decay_rate == "deprecated":
@@ -280,6 +299,7 @@ class InverseDecaySearchCV(IncrementalSearchCV):
 {_TAIL_PARAMETERS}
     decay_rate : float, default=1.0
         How fast the number of models decays; 0 keeps every model.
+{_RELIABILITY_PARAMETERS}
 
     Attributes
     ----------
@@ -325,6 +345,8 @@ class InverseDecaySearchCV(IncrementalSearchCV):
         verbose=False,
         prefix="",
         decay_rate=1.0,
+        checkpoint=None,
+        max_time=None,
     ):
         self.estimator = estimator
         self.parameters = parameters
@@ -339,6 +361,8 @@ class InverseDecaySearchCV(IncrementalSearchCV):
         self.verbose = verbose
         self.prefix = prefix
         self.decay_rate = decay_rate
+        self.checkpoint = checkpoint
+        self.max_time = max_time
 
     def _check_deprecated_params(self):
         pass

@@ -102,7 +102,8 @@ def minimize(
     acquisition : {"ei", "pi", "lcb"}, default="ei"
         See :class:`~skhpo.samplers.Optimizer`.
     n_initial_points : int, default=None
-        Random evaluations before the model is used; see
+        Evaluations of an initial design (a Latin hypercube) before the model
+        is used; see
         :class:`~skhpo.samplers.Optimizer`.
     random_state : int, RandomState instance or None, default=None
         Same seed, same sequence of evaluations (for a deterministic objective).

@@ -1,7 +1,11 @@
 """SMBOSearchCV: sequential model-based (Bayesian) optimization as a BaseSearchCV."""
 
+import contextlib
+import hashlib
+import io
 import math
 import numbers
+import os
 import time
 import warnings
 
@@ -9,7 +13,21 @@ import numpy as np
 from sklearn.model_selection._search import BaseSearchCV
 from sklearn.utils import check_random_state
 
-from ._compat import Interval, StrOptions, collect_fit_failures
+from . import _execution
+from ._checkpoint import Journal, describe_estimator, describe_value, hash_array
+from ._compat import (
+    Interval,
+    StrOptions,
+    collect_fit_failures,
+    record_fits,
+    replay_fits,
+)
+from ._execution._smbo_driver import (
+    async_client,
+    check_async_client,
+    run_async_search,
+)
+from ._progress import SearchProgress
 from .samplers import Optimizer
 from .space import SearchSpace
 
@@ -67,6 +85,147 @@ class _SameFolds:
         return self.cv.get_n_splits(X, y, **params)
 
 
+class _Captured(Exception):
+    """Stops the probe of `_capture_fit_setup` at its first fit."""
+
+
+def _capture_fit_setup(evaluate_candidates, cv):
+    """What ``evaluate_candidates`` would fit with, without fitting anything.
+
+    One probe call inside `replay_fits` stops at its first fit and keeps the
+    arguments scikit-learn passes to ``_fit_and_score``: the (cloned) estimator,
+    ``X`` and ``y`` as indexed by the search, and the keyword arguments (scorer,
+    routed fit and score params, return flags, ``error_score``, ``verbose``).
+    ``cv`` (a `_SameFolds`) keeps the folds it was asked for.
+    """
+    setup = {}
+
+    def provider(estimator, X, y, **kwargs):
+        for name in (
+            "train",
+            "test",
+            "parameters",
+            "split_progress",
+            "candidate_progress",
+            "caller",
+            "callback_ctx",
+        ):
+            kwargs.pop(name, None)
+        setup.update(estimator=estimator, X=X, y=y, fit_kwargs=kwargs)
+        raise _Captured
+
+    # The probe is not a round: keep scikit-learn's "Fitting ..." line quiet.
+    with contextlib.redirect_stdout(io.StringIO()), replay_fits(provider):
+        try:
+            evaluate_candidates([{}], cv=cv)
+        except _Captured:
+            pass
+    setup["folds"] = list(cv.split(setup["X"], setup["y"]))
+    return setup
+
+
+def _mean_score(outputs, refit):
+    """Mean test score over the splits of one candidate, as ``cv_results_`` has
+    it: the ``refit`` metric, else the first one, with several metrics."""
+    values = []
+    for out in outputs:
+        score = out["test_scores"]
+        if isinstance(score, dict):  # a failed fit has the bare error_score
+            score = score[refit if isinstance(refit, str) else next(iter(score))]
+        values.append(float(score))
+    return float(np.mean(values))
+
+
+class _Trials:
+    """The finished candidates of one ``fit``, in the order they finished.
+
+    Each one is told to the optimizer, appended to the checkpoint's journal (its
+    encoded parameters, round and the ``_fit_and_score`` output of every split)
+    and can be replayed through ``evaluate_candidates``, so that ``cv_results_``
+    is scikit-learn's own.
+    """
+
+    def __init__(self, search, optimizer, journal):
+        self.search = search
+        self.optimizer = optimizer
+        self.journal = journal
+        self.params, self.iters, self.outputs = [], [], []
+        self.results = None  # the latest cv_results_
+        self._n_in_results = 0  # the first candidates that are in it
+        self._best = -math.inf
+        self._since_best = 0
+
+    def __len__(self):
+        return len(self.params)
+
+    @property
+    def next_iter(self):
+        """The first unused round number."""
+        return max(self.iters, default=-1) + 1
+
+    @property
+    def stalled(self):
+        """Whether the best score has not improved for ``n_iter_no_change``."""
+        patience = self.search.n_iter_no_change
+        return patience is not None and self._since_best >= patience
+
+    def add(self, params, it, outputs):
+        """Record a finished candidate: tell, journal, track improvement."""
+        score = _mean_score(outputs, self.search.refit)
+        self.optimizer.tell([params], [score])
+        self.params.append(params)
+        self.iters.append(it)
+        self.outputs.append(outputs)
+        if self.journal is not None:
+            encoded = self.optimizer.space.encode(params).tolist()
+            self.journal.append({"params": encoded, "iter": it, "splits": outputs})
+        if score > self._best:
+            self._best, self._since_best = score, 0
+        else:
+            self._since_best += 1
+
+    def restore(self, evaluate_candidates, cv):
+        """Tell and replay the candidates of the checkpoint, up to ``n_iter``."""
+        if self.journal is None or not self.journal.records:
+            return
+        records = self.journal.records[: self.search.n_iter]
+        journal, self.journal = self.journal, None  # already written
+        for record in records:
+            params = self.optimizer.space.decode(np.asarray(record["params"]))
+            self.add(params, record["iter"], record["splits"])
+        self.journal = journal
+        self.replay(evaluate_candidates, cv)
+
+    def replay(self, evaluate_candidates, cv):
+        """Feed the candidates not in ``results`` yet through
+        ``evaluate_candidates``, without fitting."""
+        start = self._n_in_results
+        if start == len(self.params):
+            return
+        outputs = self.outputs[start:]
+
+        def provider(*args, split_progress, candidate_progress, **kwargs):
+            return dict(outputs[candidate_progress[0]][split_progress[0]])
+
+        with replay_fits(provider):
+            self.results = evaluate_candidates(
+                self.params[start:], cv=cv, more_results={"iter": self.iters[start:]}
+            )
+        self._n_in_results = len(self.params)
+
+    def evaluate(self, evaluate_candidates, batch, it, cv, **kwargs):
+        """Fit a round of candidates with ``evaluate_candidates`` and add them."""
+        outputs = []
+        with record_fits(outputs.extend):
+            self.results = evaluate_candidates(
+                batch, cv=cv, more_results={"iter": [it] * len(batch)}, **kwargs
+            )
+        n_splits = len(outputs) // len(batch)
+        for i, params in enumerate(batch):
+            self.add(params, it, outputs[i * n_splits : (i + 1) * n_splits])
+        self._n_in_results = len(self.params)
+
+
 class SMBOSearchCV(BaseSearchCV):
     """Bayesian optimization over hyperparameters, with cross-validation.
 
@@ -87,10 +246,21 @@ class SMBOSearchCV(BaseSearchCV):
     steers the surrogate away; fit failures are reported in one warning for the
     whole search.
 
+    On a dask cluster (a ``distributed.Client`` is active when ``fit`` is called)
+    the search runs asynchronously by default (``execution="auto"``): each
+    (candidate, split) fit is a task, a candidate is told to the surrogate as soon
+    as its last split finishes and the next one is asked right away, with the
+    candidates still running taken into account, so no worker waits for a round
+    to finish. Fits of milliseconds are grouped into larger tasks. ``cv_results_``,
+    refit and multimetric scoring are the same as in rounds.
+
     Interrupting ``fit`` (Ctrl-C) stops it and cancels the pending fits; the search
     keeps ``cv_results_``, ``best_index_``, ``best_params_`` and ``best_score_`` of
-    the rounds that finished before the interrupt (nothing is refitted), and the
-    ``KeyboardInterrupt`` propagates.
+    the candidates that finished before the interrupt (nothing is refitted), and
+    the ``KeyboardInterrupt`` propagates. The same holds when a fit raises with
+    ``error_score="raise"`` (the error names the failing parameters) and when the
+    dask cluster is lost (a ``RuntimeError``). A worker that dies only costs the
+    fits it was running: dask runs them again on another worker.
 
     Parameters
     ----------
@@ -111,8 +281,10 @@ class SMBOSearchCV(BaseSearchCV):
         Expected Improvement, Probability of Improvement or Lower Confidence Bound
         (for the ``"gp"`` and ``"rf"`` surrogates).
     n_initial_points : int, default=None
-        Random candidates evaluated before the surrogate is used; None lets the
-        optimizer choose from the number of dimensions.
+        Candidates of an initial design (a Latin hypercube over the space)
+        evaluated before the surrogate is used; None lets the optimizer choose
+        (10 for TPE, ``2 * n_dims`` within [10, 20] for GP and RF); see
+        :class:`~skhpo.samplers.Optimizer`.
     n_points : int, default=1
         Candidates asked per round and evaluated in parallel; they are distinct.
     scoring : str, callable, list, tuple or dict, default=None
@@ -140,11 +312,37 @@ class SMBOSearchCV(BaseSearchCV):
         Budget in seconds. Checked between rounds: once it is spent, no new round
         starts and the search ends normally with the candidates evaluated so far
         (at least one round always runs). None means no budget.
+    n_iter_no_change : int, default=None
+        Stop early once the best mean test score has not improved for this many
+        consecutive candidates (in the order they finished). None never stops
+        early.
+    execution : {"auto", "async", "joblib"}, default="auto"
+        How the fits run:
+
+        - ``"joblib"``: rounds of ``n_points`` candidates, whose fits run through
+          joblib with ``n_jobs`` (any backend, dask's included with
+          ``joblib.parallel_config(backend="dask")``); ``iter`` is the round.
+        - ``"async"``: asynchronously on the active ``distributed.Client`` (an
+          error without one); ``n_jobs``, ``n_points`` and ``pre_dispatch`` are
+          unused and ``iter`` is the order in which candidates were asked.
+        - ``"auto"``: ``"async"`` when a synchronous ``distributed.Client`` is
+          active, unless the search runs inside a dask task or joblib's dask
+          backend is active; ``"joblib"`` otherwise.
+    checkpoint : str or path-like, default=None
+        A file (JSON lines) to which every finished candidate is appended: its
+        parameters and, for each split, its scores, times and fit error. Fitting
+        again with the same file restores those candidates without fitting them
+        (they are told to the surrogate and appear in ``cv_results_``) and
+        continues up to ``n_iter`` candidates in all. A file written by another
+        search (estimator class or parameters, space, scoring, data or folds) is
+        refused with a ValueError; a line torn by a crash is dropped with a
+        warning. None keeps no checkpoint.
 
     Attributes
     ----------
     cv_results_ : dict of numpy (masked) ndarrays
-        As GridSearchCV's, plus ``iter``.
+        As GridSearchCV's, plus ``iter``; one row per candidate, in the order
+        they finished (restored ones first).
     best_estimator_ : estimator
         The best candidate refitted on the whole data (with ``refit``).
     best_score_ : float
@@ -194,6 +392,9 @@ class SMBOSearchCV(BaseSearchCV):
         "n_points": [Interval(numbers.Integral, 1, None, closed="left")],
         "random_state": ["random_state"],
         "max_time": [Interval(numbers.Real, 0, None, closed="neither"), None],
+        "n_iter_no_change": [Interval(numbers.Integral, 1, None, closed="left"), None],
+        "execution": [StrOptions({"auto", "async", "joblib"})],
+        "checkpoint": [str, os.PathLike, None],
     }
 
     def __init__(
@@ -216,8 +417,14 @@ class SMBOSearchCV(BaseSearchCV):
         error_score=np.nan,
         return_train_score=False,
         max_time=None,
+        n_iter_no_change=None,
+        execution="auto",
+        checkpoint=None,
     ):
         self.max_time = max_time
+        self.n_iter_no_change = n_iter_no_change
+        self.execution = execution
+        self.checkpoint = checkpoint
         self.param_distributions = param_distributions
         self.n_iter = n_iter
         self.surrogate = surrogate
@@ -275,67 +482,185 @@ class SMBOSearchCV(BaseSearchCV):
         optimizer = self._new_optimizer(check_random_state(self.random_state))
         self.optimizer_ = optimizer
         cv = _SameFolds(self._checked_cv_orig)
-        n_rounds = math.ceil(self.n_iter / self.n_points)
+        client = self._async_client()
+        setup = None
+        if client is not None or self.checkpoint is not None:
+            setup = _capture_fit_setup(evaluate_candidates, cv)
+        journal = None
+        if self.checkpoint is not None:
+            journal = Journal(self.checkpoint, self._fingerprint(setup))
+        trials = _Trials(self, optimizer, journal)
+        try:
+            with (
+                self._progress(client) as progress,
+                collect_fit_failures(self.error_score),
+                warnings.catch_warnings(),
+            ):
+                # scikit-learn warns about non-finite scores after every round;
+                # warn once at the end instead.
+                warnings.filterwarnings("ignore", _NON_FINITE, UserWarning)
+                trials.restore(evaluate_candidates, cv)
+                if len(trials):
+                    self._report_progress(progress, optimizer)
+                if client is None:
+                    self._run_rounds(
+                        evaluate_candidates, cv, trials, progress, callback_ctx
+                    )
+                else:
+                    try:
+                        self._run_async(client, setup, trials, progress)
+                    finally:
+                        trials.replay(evaluate_candidates, cv)
+        except BaseException:
+            # Keep what was finished: the candidates evaluated before the
+            # interrupt, the error or the loss of the cluster.
+            if trials.results is not None:
+                self._keep_partial_results(trials.results)
+            raise
+        _warn_non_finite(trials.results)
+
+    def _async_client(self):
+        """The dask client of the asynchronous path, None for the joblib one."""
+        if self.execution == "joblib":
+            return None
+        if self.execution == "async":
+            return check_async_client()
+        return async_client()
+
+    def _run_rounds(self, evaluate_candidates, cv, trials, progress, callback_ctx):
+        """Rounds of ``n_points`` candidates through ``evaluate_candidates``."""
+        optimizer = trials.optimizer
+        first = trials.next_iter
+        n_rounds = math.ceil(max(self.n_iter - optimizer.n_told, 0) / self.n_points)
         search_ctx = _begin(
             callback_ctx, self, task_name="search", max_subtasks=n_rounds
         )
         start = time.perf_counter()
-        results = None
-        try:
-            with collect_fit_failures(self.error_score), warnings.catch_warnings():
-                # scikit-learn warns about non-finite scores after every round;
-                # warn once at the end instead.
-                warnings.filterwarnings("ignore", _NON_FINITE, UserWarning)
-                for it in range(n_rounds):
-                    if it > 0 and self._out_of_time(start):
-                        break
-                    batch = optimizer.ask(
-                        min(self.n_points, self.n_iter - optimizer.n_told)
+        for it in range(first, first + n_rounds):
+            if it > first and self._out_of_time(start, progress):
+                break
+            if trials.stalled:
+                self._report_stall(progress)
+                break
+            batch = optimizer.ask(min(self.n_points, self.n_iter - optimizer.n_told))
+            if not batch:  # every point of a finite space was evaluated
+                break
+            round_ctx = _begin(
+                search_ctx,
+                self,
+                task_name="smbo-round",
+                max_subtasks=len(batch) * self.n_splits_,
+                sequential_subtasks=False,
+            )
+            kwargs = {} if round_ctx is None else {"callback_ctx": round_ctx}
+            try:
+                trials.evaluate(evaluate_candidates, batch, it, cv, **kwargs)
+            except Exception as exc:
+                if self.error_score == "raise":
+                    exc.add_note(
+                        f"Raised while fitting the candidates {batch!r} "
+                        "(error_score='raise')."
                     )
-                    if not batch:  # every point of a finite space was evaluated
-                        break
-                    n = len(batch)
-                    round_ctx = _begin(
-                        search_ctx,
-                        self,
-                        task_name="smbo-round",
-                        max_subtasks=n * self.n_splits_,
-                        sequential_subtasks=False,
-                    )
-                    kwargs = {} if round_ctx is None else {"callback_ctx": round_ctx}
-                    results = evaluate_candidates(
-                        batch, cv=cv, more_results={"iter": [it] * n}, **kwargs
-                    )
-                    _end(round_ctx, self)
-                    this_round = np.asarray(results["iter"]) == it
-                    optimizer.tell(batch, self._scores(results)[this_round])
-                    self._report_progress(optimizer, start)
-        except KeyboardInterrupt:
-            # Keep what was finished: the rounds completed before the interrupt.
-            if results is not None:
-                self._keep_partial_results(results)
-            raise
+                raise
+            _end(round_ctx, self)
+            self._report_progress(progress, optimizer)
         _end(search_ctx, self)
-        _warn_non_finite(results)
 
-    def _out_of_time(self, start):
+    def _run_async(self, client, setup, trials, progress):
+        """Candidates asked one by one as workers free up (see
+        :mod:`skhpo._execution._smbo_driver`)."""
+        optimizer = trials.optimizer
+        start = time.perf_counter()
+        first = trials.next_iter
+        asked = {}  # id(params) -> iter
+        stopped = False
+
+        def ask(n):
+            nonlocal stopped
+            if not stopped and asked and self._out_of_time(start, progress):
+                stopped = True
+            if not stopped and trials.stalled:
+                self._report_stall(progress)
+                stopped = True
+            n = min(n, self.n_iter - optimizer.n_told - len(optimizer.pending))
+            if self.n_iter_no_change is not None:  # check it often enough
+                n = min(n, self.n_iter_no_change)
+            if stopped or n < 1:
+                return []
+            batch = optimizer.ask(n)
+            for params in batch:
+                asked[id(params)] = first + len(asked)
+            return batch
+
+        def on_candidate(params, outputs):
+            trials.add(params, asked[id(params)], outputs)
+            self._report_progress(progress, optimizer)
+
+        run_async_search(
+            client,
+            estimator=setup["estimator"],
+            X=setup["X"],
+            y=setup["y"],
+            folds=setup["folds"],
+            fit_kwargs=setup["fit_kwargs"],
+            ask=ask,
+            on_candidate=on_candidate,
+            n_max=self.n_iter,
+        )
+
+    def _report_stall(self, progress):
+        progress.write(
+            f"[SMBOSearchCV] no improvement in the last {self.n_iter_no_change} "
+            "candidates (n_iter_no_change); stopping."
+        )
+
+    def _fingerprint(self, setup):
+        """What a checkpoint must match: estimator, space, scoring, data, folds."""
+        folds = hashlib.sha256()
+        for train, test in setup["folds"]:
+            folds.update(np.asarray(train).tobytes() + b"|")
+            folds.update(np.asarray(test).tobytes() + b"|")
+        y = setup["y"]
+        return {
+            "search": type(self).__name__,
+            "estimator": describe_estimator(self.estimator),
+            "space": repr(self._space),
+            "scoring": describe_value(self.scoring),
+            "return_train_score": bool(self.return_train_score),
+            "error_score": repr(self.error_score),
+            "folds": folds.hexdigest(),
+            "X": {"shape": list(np.shape(setup["X"])), "hash": hash_array(setup["X"])},
+            "y": None
+            if y is None
+            else {"shape": list(np.shape(y)), "hash": hash_array(y)},
+        }
+
+    def _out_of_time(self, start, progress):
         elapsed = time.perf_counter() - start
         if self.max_time is None or elapsed < self.max_time:
             return False
-        if self.verbose > 0:
-            print(
-                f"[SMBOSearchCV] max_time={self.max_time} s reached after "
-                f"{elapsed:.1f} s; stopping with the candidates evaluated so far."
-            )
+        progress.write(
+            f"[SMBOSearchCV] max_time={self.max_time} s reached after "
+            f"{elapsed:.1f} s; stopping with the candidates evaluated so far."
+        )
         return True
 
-    def _report_progress(self, optimizer, start):
-        if self.verbose > 0:
-            print(
-                f"[SMBOSearchCV] {optimizer.n_told}/{self.n_iter} candidates in "
-                f"{time.perf_counter() - start:.1f} s, best score "
-                f"{optimizer.best_score:.4f}: {optimizer.best_params}"
-            )
+    def _progress(self, client=None):
+        """The progress bar of ``fit`` (see :mod:`skhpo._progress`), showing the
+        dashboard of ``client`` (the asynchronous path's) or of joblib's dask
+        backend."""
+        if self.verbose > 0 and client is None:
+            client = _execution.joblib_client()
+        return SearchProgress(
+            self.n_iter,
+            verbose=self.verbose > 0,
+            desc=type(self).__name__,
+            unit="candidate",
+            client=client,
+        )
+
+    def _report_progress(self, progress, optimizer):
+        progress.update(optimizer.n_told, optimizer.best_score)
 
     def _keep_partial_results(self, results):
         """Set the fitted attributes from the rounds finished before an interrupt."""
@@ -347,13 +672,3 @@ class SMBOSearchCV(BaseSearchCV):
             self.best_params_ = results["params"][self.best_index_]
             if not callable(self.refit):
                 self.best_score_ = results[f"mean_test_{metric}"][self.best_index_]
-
-    def _scores(self, results):
-        """The mean test score the surrogate models, for every candidate so far."""
-        key = "mean_test_score"
-        if key not in results:
-            metric = self.refit if isinstance(self.refit, str) else None
-            key = f"mean_test_{metric}"
-            if key not in results:
-                key = next(k for k in results if k.startswith("mean_test_"))
-        return np.asarray(results[key], dtype=float)

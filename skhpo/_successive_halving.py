@@ -4,7 +4,12 @@ from __future__ import annotations
 
 from sklearn.utils.validation import check_is_fitted
 
-from ._incremental import _ATTRIBUTES, _TAIL_PARAMETERS, IncrementalSearchCV
+from ._incremental import (
+    _ATTRIBUTES,
+    _RELIABILITY_PARAMETERS,
+    _TAIL_PARAMETERS,
+    IncrementalSearchCV,
+)
 from .schedules import (
     SuccessiveHalvingPolicy,
     observed_successive_halving_metadata,
@@ -62,6 +67,7 @@ class SuccessiveHalvingSearchCV(IncrementalSearchCV):
     tol : float or None, default=0.001
         Improvement that counts for ``patience``.
 {_TAIL_PARAMETERS}
+{_RELIABILITY_PARAMETERS}
 
     Attributes
     ----------
@@ -112,6 +118,8 @@ class SuccessiveHalvingSearchCV(IncrementalSearchCV):
         scoring=None,
         verbose=False,
         prefix="",
+        checkpoint=None,
+        max_time=None,
     ):
         self.estimator = estimator
         self.parameters = parameters
@@ -126,6 +134,8 @@ class SuccessiveHalvingSearchCV(IncrementalSearchCV):
         self.scoring = scoring
         self.verbose = verbose
         self.prefix = prefix
+        self.checkpoint = checkpoint
+        self.max_time = max_time
 
     def _check_deprecated_params(self):
         pass

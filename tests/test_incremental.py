@@ -86,7 +86,10 @@ def test_signature_is_dask_mls(ours, name):
     dask_ml = pytest.importorskip("dask_ml.model_selection")
     theirs = inspect.signature(getattr(dask_ml, name)).parameters
     mine = inspect.signature(ours).parameters
-    assert list(mine) == list(theirs)
+    # skhpo's extras (reliability), last and defaulting to None.
+    extras = ["checkpoint", "max_time"]
+    assert list(mine) == list(theirs) + extras
+    assert all(mine[name].default is None for name in extras)
     for key, parameter in theirs.items():
         if key == "decay_rate" and name == "IncrementalSearchCV":
             # dask-ml's default is a private sentinel object; scikit-learn's

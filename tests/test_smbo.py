@@ -345,7 +345,7 @@ def test_bad_input_is_refused_before_any_fit(kwargs, error, match):
 # -- on a dask cluster -----------------------------------------------------------
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture
 def dask_client():
     with (
         LocalCluster(n_workers=2, threads_per_worker=1, dashboard_address=":0") as cl,
@@ -357,7 +357,8 @@ def dask_client():
 def test_under_joblibs_dask_backend_results_match_sequential(dask_client):
     kw = dict(n_iter=6, n_initial_points=3, n_points=2, cv=3, random_state=3)
     space = {"alpha": Real(1e-3, 1e2, log=True)}
-    local = SMBOSearchCV(RidgeClassifier(), space, **kw)
+    # execution="joblib": a client is active, which "auto" would run async.
+    local = SMBOSearchCV(RidgeClassifier(), space, execution="joblib", **kw)
     local.fit(X_IRIS, Y_IRIS)
     on_dask = SMBOSearchCV(RidgeClassifier(), space, **kw)
     with joblib.parallel_config(backend="dask"):

@@ -16,23 +16,27 @@ from ._client import (
     active_client,
     gather_if_future,
     is_future,
+    joblib_client,
     resolve_fit_params,
     run_on_client,
 )
-from ._data import check_test_size, is_dask_array, is_dask_frame
-from ._engine import RunResult, RunSpec, run_adaptive
+from ._data import check_fit_data, check_test_size, is_dask_array, is_dask_frame
+from ._engine import ClusterLostError, RunResult, RunSpec, run_adaptive
 from ._postfit import apply_method
 
 __all__ = [
+    "ClusterLostError",
     "RunResult",
     "RunSpec",
     "active_client",
+    "check_fit_data",
     "apply_method",
     "check_test_size",
     "gather_if_future",
     "is_dask_array",
     "is_dask_frame",
     "is_future",
+    "joblib_client",
     "resolve_fit_params",
     "run_adaptive",
     "run_on_client",

@@ -19,10 +19,17 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import threading
 
 from distributed import Client, Future, LocalCluster, get_client
 
-__all__ = ["Future", "active_client", "is_future", "run_on_client"]
+__all__ = [
+    "Future",
+    "active_client",
+    "is_future",
+    "joblib_client",
+    "run_on_client",
+]
 
 
 def is_future(obj):
@@ -58,10 +65,46 @@ def run_on_client(coroutine_function, *args, **kwargs):
     client = active_client()
     if client is None:
         with _temporary_client() as client:
-            return client.sync(coroutine_function, client, *args, **kwargs)
+            return _sync(client, coroutine_function, *args, **kwargs)
     if client.asynchronous:
         return coroutine_function(client, *args, **kwargs)
-    return client.sync(coroutine_function, client, *args, **kwargs)
+    return _sync(client, coroutine_function, *args, **kwargs)
+
+
+#: Seconds a ``KeyboardInterrupt`` waits for the interrupted search to cancel
+#: its tasks on the cluster before it propagates (a second Ctrl-C stops waiting).
+INTERRUPT_CLEANUP_TIMEOUT = 10
+
+
+def _sync(client, coroutine_function, *args, **kwargs):
+    """``client.sync``; on Ctrl-C, wait until the coroutine has cleaned up."""
+    finished = threading.Event()
+
+    async def run():
+        try:
+            return await coroutine_function(client, *args, **kwargs)
+        finally:
+            finished.set()
+
+    try:
+        return client.sync(run)
+    except KeyboardInterrupt:
+        # Client.sync cancelled the coroutine; its cleanup cancels the tasks.
+        finished.wait(INTERRUPT_CLEANUP_TIMEOUT)
+        raise
+
+
+def joblib_client():
+    """The dask client of joblib's active backend, or None if it is not dask's.
+
+    Inside ``joblib.parallel_config(backend="dask")`` this is the client that
+    runs a joblib-parallel search (e.g. ``SMBOSearchCV``).
+    """
+    from joblib.parallel import get_active_backend
+
+    backend, _ = get_active_backend()
+    client = getattr(backend, "client", None)
+    return client if isinstance(client, Client) else None
 
 
 async def gather_if_future(client, obj):

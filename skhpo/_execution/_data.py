@@ -26,6 +26,7 @@ from . import _tasks
 __all__ = [
     "MIN_VALIDATION_BLOCK_BYTES",
     "SearchData",
+    "check_fit_data",
     "check_test_size",
     "prepare_data",
 ]
@@ -99,6 +100,58 @@ def check_test_size(test_size, n_blocks):
             "test_size=0.2, or None for min(0.2, 1 / n_blocks)."
         )
     return float(test_size)
+
+
+def _rows_or_none(obj):
+    """Rows of ``obj`` if known without computing anything, else None."""
+    if obj is None or is_dask_frame(obj):
+        return None
+    if is_dask_array(obj):
+        n = sum(obj.chunks[0]) if obj.ndim else math.nan
+        return None if math.isnan(n) else int(n)
+    if dask.is_dask_collection(obj):
+        return None
+    shape = getattr(obj, "shape", None)
+    if shape is None and isinstance(obj, (str, bytes, numbers.Number)):
+        shape = ()
+    if shape is not None and len(shape) == 0:
+        raise TypeError(
+            f"Expected array-like data with one row per sample, got the scalar "
+            f"{obj!r:.60}. Pass X of shape (n_samples, n_features) and y of shape "
+            "(n_samples,)."
+        )
+    return _tasks.n_rows(obj if shape is not None else _in_memory(obj))
+
+
+def check_fit_data(X, y):
+    """Errors about ``X`` and ``y`` found without computing anything.
+
+    Checks that ``X`` is given and not empty, that ``X`` and ``y`` have the same
+    number of rows where both are known, and that an in-memory numeric ``y``
+    has no NaN or infinite values. Dask collections are checked as far as
+    their metadata allows; the rest is checked when the blocks are split.
+    """
+    if X is None:
+        raise ValueError(
+            "X is None: adaptive searches need training data. Pass X of shape "
+            "(n_samples, n_features)."
+        )
+    n_x, n_y = _rows_or_none(X), _rows_or_none(y)
+    if n_x == 0:
+        raise ValueError(
+            "X has no rows (0 samples); adaptive searches need data to train and "
+            "validate on. Pass a non-empty X."
+        )
+    if n_x is not None and n_y is not None and n_x != n_y:
+        raise _inconsistent(n_x, n_y)
+    if y is not None and not dask.is_dask_collection(y):
+        values = np.asarray(y.to_numpy() if hasattr(y, "to_numpy") else y)
+        if values.dtype.kind in "fc" and not np.isfinite(values).all():
+            raise ValueError(
+                f"y contains {'NaN' if np.isnan(values).any() else 'infinite'} "
+                "values: every sample needs a finite target. Drop those rows (or "
+                "impute the targets) before fitting."
+            )
 
 
 def _split_sizes(rows, test_size):

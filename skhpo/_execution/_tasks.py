@@ -91,11 +91,15 @@ def _as_score(value):
 
 
 def _record(state, score, start):
+    # The scored state travels back with the score: the engine keeps the latest
+    # one of every model, to rebuild models lost with a worker and to save them
+    # in a checkpoint.
     return {
         "score": _as_score(score),
         "score_time": time.perf_counter() - start,
         "partial_fit_calls": state.partial_fit_calls,
         "total_partial_fit_time": state.partial_fit_time,
+        "state": state,
     }
 
 

@@ -1,0 +1,236 @@
+"""scikit-learn's GridSearchCV on 2 cores: sequential, loky, joblib's dask, skhpo's.
+
+The example skhpo is built around: a 169-candidate grid (13 ``C`` x 13 ``gamma``
+on log grids) of an ``SVC`` on ``make_classification`` data, 3-fold CV (507
+fits), run in the same process
+
+1. **sequential**: ``GridSearchCV(n_jobs=None)``;
+2. **loky**: ``n_jobs=2`` (joblib's default process backend);
+3. **joblib-dask**: ``joblib.parallel_config(backend="dask")`` on a 2-worker
+   ``LocalCluster`` with default settings, as users write it;
+4. **skhpo-dask**: ``skhpo.parallel.dask_backend(n_workers=2)``.
+
+Each configuration runs ``--repeat`` times, interleaved (the machine may be
+shared); the table reports the best and the median fit time and the speedups
+against the sequential run (best against best, median against median). Target:
+skhpo-dask >= 1.8x and faster than loky. Cluster start-up is timed apart (it
+is paid once per session, not per search).
+
+For the dask runs, the task stream says where the time goes: tasks (batches of
+fits) per run, the fits' compute seconds summed over the workers (against the
+sequential run's total), the workers' busy fraction between the first task's
+start and the last one's end, and the idle gaps between two tasks of a worker.
+
+Usage::
+
+    python -m benchmarks.bench_grid_dask             # 1000 samples, 3 repeats
+    python -m benchmarks.bench_grid_dask --quick     # 400 samples, 2 repeats
+    python -m benchmarks.bench_grid_dask --n-samples 800 --repeat 5 \\
+        --configs sequential,skhpo-dask
+"""
+
+import argparse
+import contextlib
+import logging
+import os
+import time
+
+import joblib
+import numpy as np
+import pandas as pd
+from distributed import Client, LocalCluster, get_task_stream
+from sklearn.datasets import make_classification
+from sklearn.model_selection import GridSearchCV
+from sklearn.svm import SVC
+
+from skhpo.parallel import dask_backend
+
+CONFIGS = ("sequential", "loky", "joblib-dask", "skhpo-dask")
+GRID = {"C": np.logspace(-3, 3, 13), "gamma": np.logspace(-4, 2, 13)}
+N_WORKERS = 2
+
+
+def data(n_samples, random_state=0):
+    """The classification problem: 20 features, 10 informative."""
+    return make_classification(
+        n_samples=n_samples, n_features=20, n_informative=10, random_state=random_state
+    )
+
+
+@contextlib.contextmanager
+def _joblib_dask():
+    """joblib's dask backend on a default 2-worker LocalCluster."""
+    with (
+        LocalCluster(
+            n_workers=N_WORKERS, dashboard_address=None, silence_logs=logging.ERROR
+        ) as cluster,
+        Client(cluster) as client,
+        joblib.parallel_config(backend="dask"),
+    ):
+        yield client
+
+
+@contextlib.contextmanager
+def _context(config):
+    if config == "joblib-dask":
+        with _joblib_dask() as client:
+            yield client
+    elif config == "skhpo-dask":
+        with dask_backend(n_workers=N_WORKERS) as client:
+            yield client
+    else:
+        yield None
+
+
+def _stream_stats(records):
+    """Tasks, summed compute seconds, busy fraction and idle gaps per worker."""
+    intervals = {}
+    for record in records:
+        for step in record["startstops"]:
+            if step["action"] == "compute":
+                intervals.setdefault(record["worker"], []).append(
+                    (step["start"], step["stop"])
+                )
+    busy, span, gaps, n_tasks = 0.0, 0.0, [], 0
+    for spans in intervals.values():
+        spans.sort()
+        n_tasks += len(spans)
+        busy += sum(stop - start for start, stop in spans)
+        span += spans[-1][1] - spans[0][0]
+        gaps += [spans[i + 1][0] - spans[i][1] for i in range(len(spans) - 1)]
+    return {
+        "tasks": n_tasks,
+        "compute_s": busy,
+        "busy_fraction": busy / span if span else np.nan,
+        "median_gap_ms": 1e3 * np.median(gaps) if gaps else np.nan,
+        "max_gap_ms": 1e3 * np.max(gaps) if gaps else np.nan,
+    }
+
+
+def run(config, X, y):
+    """One grid search under ``config``: fit seconds, cluster start, profile."""
+    start = time.perf_counter()
+    with _context(config) as client:
+        started = time.perf_counter()
+        search = GridSearchCV(
+            SVC(), GRID, cv=3, n_jobs=N_WORKERS if config == "loky" else None
+        )
+        with get_task_stream(client) if client else contextlib.nullcontext() as ts:
+            search.fit(X, y)
+        seconds = time.perf_counter() - started
+    row = {
+        "config": config,
+        "fit_s": seconds,
+        "start_s": started - start if client else np.nan,
+        "best_score": search.best_score_,
+        # Fit and score seconds as GridSearchCV timed them, summed over fits.
+        "work_s": 3
+        * float(
+            np.sum(
+                search.cv_results_["mean_fit_time"]
+                + search.cv_results_["mean_score_time"]
+            )
+        ),
+    }
+    if client is not None:
+        row.update(_stream_stats(ts.data))
+    return row
+
+
+def summarize(runs):
+    """Best and median fit time per config, and speedups against sequential."""
+    frame = pd.DataFrame(runs)
+    table = frame.groupby("config", sort=False).agg(
+        runs=("fit_s", "size"),
+        best_s=("fit_s", "min"),
+        median_s=("fit_s", "median"),
+        cluster_start_s=("start_s", "median"),
+    )
+    if "sequential" in table.index:
+        seq = table.loc["sequential"]
+        table["speedup_best"] = seq["best_s"] / table["best_s"]
+        table["speedup_median"] = seq["median_s"] / table["median_s"]
+    return table
+
+
+def profile(runs):
+    """The task-stream figures of the dask runs, median over repeats."""
+    frame = pd.DataFrame(runs)
+    frame = frame[frame["config"].str.endswith("dask")]
+    if frame.empty:
+        return frame
+    columns = [
+        "tasks",
+        "work_s",
+        "compute_s",
+        "busy_fraction",
+        "median_gap_ms",
+        "max_gap_ms",
+    ]
+    return frame.groupby("config", sort=False)[columns].median()
+
+
+def parser():
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--quick", action="store_true", help="400 samples, 2 repeats")
+    p.add_argument("--n-samples", type=int, help="rows of the data (1000)")
+    p.add_argument("--repeat", type=int, help="runs of each configuration (3)")
+    p.add_argument(
+        "--configs",
+        default=",".join(CONFIGS),
+        help=f"comma-separated subset of {','.join(CONFIGS)}",
+    )
+    return p
+
+
+def main(argv=None):
+    args = parser().parse_args(argv)
+    n_samples = args.n_samples or (400 if args.quick else 1000)
+    repeat = args.repeat or (2 if args.quick else 3)
+    configs = args.configs.split(",")
+    unknown = set(configs) - set(CONFIGS)
+    if unknown:
+        raise SystemExit(f"unknown configs {sorted(unknown)}; choose from {CONFIGS}")
+    X, y = data(n_samples)
+    n_fits = 3 * np.prod([len(v) for v in GRID.values()])
+    print(
+        f"bench_grid_dask: SVC, 13 x 13 grid, 3-fold CV ({n_fits} fits), "
+        f"{n_samples} samples, {repeat} repeats, {os.cpu_count()} cpus",
+        flush=True,
+    )
+    runs = []
+    for r in range(repeat):
+        for config in configs:
+            row = run(config, X, y)
+            runs.append(row)
+            print(
+                f"  [{r + 1}/{repeat}] {config:<11} {row['fit_s']:6.1f} s"
+                + (
+                    f" (cluster start {row['start_s']:.1f} s)"
+                    if np.isfinite(row["start_s"])
+                    else ""
+                ),
+                flush=True,
+            )
+    scores = {round(row["best_score"], 12) for row in runs}
+    assert len(scores) == 1, f"the configurations disagree: {scores}"
+    with pd.option_context("display.width", 120, "display.precision", 2):
+        print("\nfit time (cluster start-up excluded):")
+        print(summarize(runs).to_string())
+        prof = profile(runs)
+        if not prof.empty:
+            print(
+                "\ntask stream of the dask runs, median over repeats (work_s: "
+                "fit + score seconds as GridSearchCV timed them; compute_s: the "
+                "tasks' seconds on the workers):"
+            )
+            print(prof.to_string())
+    if "skhpo-dask" in configs and "sequential" in configs:
+        table = summarize(runs)
+        speedup = table.loc["skhpo-dask", "speedup_median"]
+        print(f"\nskhpo-dask speedup (median): {speedup:.2f}x (target >= 1.8x)")
+    return runs
+
+
+if __name__ == "__main__":
+    main()

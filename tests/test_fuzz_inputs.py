@@ -1,0 +1,220 @@
+"""Fuzzing bad input: every failure is a ValueError/TypeError with a message.
+
+Constructor arguments, search spaces and ``fit`` data of the five searches are
+drawn by hypothesis; a failure must be a ``ValueError`` or ``TypeError`` (the
+exceptions scikit-learn raises for bad input; ``InvalidParameterError`` is a
+``ValueError``) whose message says something, never an ``AttributeError``,
+``IndexError``, ``KeyError``, ``ZeroDivisionError``... from deep inside.
+"""
+
+import warnings
+
+import dask.array as da
+import numpy as np
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+from sklearn.datasets import make_classification
+from sklearn.linear_model import SGDClassifier
+
+from skhpo import (
+    HyperbandSearchCV,
+    IncrementalSearchCV,
+    InverseDecaySearchCV,
+    SMBOSearchCV,
+    SuccessiveHalvingSearchCV,
+)
+from skhpo.space import Categorical, Integer, Real, SearchSpace
+
+X, Y = make_classification(n_samples=60, n_features=4, random_state=0)
+SPACE = {"alpha": [1e-4, 1e-3]}
+
+# Each search with a tiny budget, so that a fit that succeeds is quick.
+BASE = {
+    IncrementalSearchCV: dict(
+        n_initial_parameters=2, max_iter=2, decay_rate=None, random_state=0
+    ),
+    InverseDecaySearchCV: dict(n_initial_parameters=2, max_iter=2, random_state=0),
+    SuccessiveHalvingSearchCV: dict(
+        n_initial_parameters=2, n_initial_iter=1, max_iter=2, random_state=0
+    ),
+    HyperbandSearchCV: dict(max_iter=2, random_state=0),
+    SMBOSearchCV: dict(n_iter=2, cv=2, random_state=0),
+}
+ADAPTIVE = [c for c in BASE if c is not SMBOSearchCV]
+
+weird = st.one_of(
+    st.none(),
+    st.booleans(),
+    st.integers(-3, 3),
+    st.sampled_from([0.0, -1.0, 0.5, 1.5, float("nan"), float("inf"), 1e300]),
+    st.text(max_size=4),
+    st.lists(st.integers(-2, 2), max_size=3),
+    st.tuples(st.integers(), st.text(max_size=2)),
+    st.dictionaries(st.text(max_size=3), st.integers(), max_size=2),
+    st.sampled_from([object(), np.array([1, 2]), np.float64("nan"), SGDClassifier]),
+)
+
+TRIED = {"constructor": 0, "space": 0, "dimension": 0, "fit": 0}
+
+
+def _check_failure(error):
+    assert isinstance(error, (ValueError, TypeError)), (
+        f"{type(error).__name__}: {error}"
+    )
+    assert str(error).strip(), f"{type(error).__name__} without a message"
+
+
+def _fit(search):
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        try:
+            search.fit(
+                X,
+                Y,
+                **({} if isinstance(search, SMBOSearchCV) else {"classes": [0, 1]}),
+            )
+        except (ValueError, TypeError) as error:
+            _check_failure(error)
+        except Exception as error:  # noqa: BLE001 - the assertion is the test
+            pytest.fail(f"obscure failure {type(error).__name__}: {error!r}")
+
+
+@pytest.mark.parametrize("cls", list(BASE), ids=lambda c: c.__name__)
+@settings(
+    max_examples=12,
+    deadline=None,
+    suppress_health_check=[HealthCheck.function_scoped_fixture],
+)
+@given(data=st.data())
+def test_fuzz_constructor_arguments(client, cls, data):
+    names = [n for n in cls._get_param_names() if n not in ("estimator", "checkpoint")]
+    name = data.draw(st.sampled_from(names), label="parameter")
+    value = data.draw(weird, label="value")
+    kwargs = {**BASE[cls], name: value}
+    TRIED["constructor"] += 1
+    try:
+        search = cls(SGDClassifier(random_state=0), SPACE, **kwargs)
+    except (ValueError, TypeError) as error:  # positional clash etc.
+        _check_failure(error)
+        return
+    _fit(search)
+
+
+spaces = st.one_of(
+    weird,
+    st.dictionaries(st.text(max_size=3), weird, max_size=2),
+    st.lists(
+        st.dictionaries(st.sampled_from(["alpha", "l1_ratio"]), weird), max_size=2
+    ),
+    st.dictionaries(st.sampled_from(["alpha", "l1_ratio"]), weird, min_size=1),
+)
+
+
+@settings(max_examples=40, deadline=None)
+@given(spec=spaces)
+def test_fuzz_search_spaces(spec):
+    TRIED["space"] += 1
+    try:
+        space = SearchSpace(spec)
+        space.check_estimator(SGDClassifier())
+        space.sample(2, random_state=0)
+    except (ValueError, TypeError) as error:
+        _check_failure(error)
+
+
+@settings(max_examples=40, deadline=None)
+@given(
+    cls=st.sampled_from([Real, Integer]),
+    low=weird,
+    high=weird,
+    log=weird,
+)
+def test_fuzz_dimensions(cls, low, high, log):
+    TRIED["dimension"] += 1
+    try:
+        dim = cls(low, high, log=log)
+        dim.rvs(random_state=0)
+    except (ValueError, TypeError) as error:
+        _check_failure(error)
+
+
+@settings(max_examples=20, deadline=None)
+@given(choices=weird)
+def test_fuzz_categorical(choices):
+    TRIED["dimension"] += 1
+    try:
+        Categorical(choices).rvs(random_state=0)
+    except (ValueError, TypeError) as error:
+        _check_failure(error)
+
+
+@pytest.mark.parametrize("cls", ADAPTIVE, ids=lambda c: c.__name__)
+@settings(
+    max_examples=6,
+    deadline=None,
+    suppress_health_check=[HealthCheck.function_scoped_fixture],
+)
+@given(spec=spaces)
+def test_fuzz_adaptive_spaces(client, cls, spec):
+    TRIED["space"] += 1
+    try:
+        search = cls(SGDClassifier(random_state=0), spec, **BASE[cls])
+    except (ValueError, TypeError) as error:
+        _check_failure(error)
+        return
+    _fit(search)
+
+
+# -- bad fit input for the adaptive searches ---------------------------------------
+
+
+def _unknown_chunks():
+    x = da.from_array(X, chunks=20)
+    return x[x[:, 0] > -100]  # boolean indexing: unknown chunk sizes
+
+
+BAD_FIT = [
+    ("mismatched lengths", lambda: (X, Y[:-5]), "inconsistent numbers of samples"),
+    ("mismatched dask", lambda: (da.from_array(X, 20), Y[:-5]), "inconsistent"),
+    ("empty", lambda: (X[:0], Y[:0]), "no rows"),
+    ("nan in y", lambda: (X, np.where(Y == 1, np.nan, 0.0)), "y contains NaN"),
+    ("inf in y", lambda: (X, np.where(Y == 1, np.inf, 0.0)), "y contains infinite"),
+    ("X is None", lambda: (None, Y), "X is None"),
+    ("scalar X", lambda: (3.0, Y), "got the scalar"),
+    ("strings in X", lambda: (np.full(X.shape, "a"), Y), "could not convert"),
+]
+
+
+@pytest.mark.parametrize("cls", ADAPTIVE, ids=lambda c: c.__name__)
+@pytest.mark.parametrize("case, make, match", BAD_FIT, ids=[c[0] for c in BAD_FIT])
+def test_bad_fit_input_is_a_clear_error(client, cls, case, make, match):
+    TRIED["fit"] += 1
+    X_bad, y_bad = make()
+    search = cls(SGDClassifier(random_state=0), SPACE, **BASE[cls])
+    with pytest.raises((ValueError, TypeError), match=match):
+        search.fit(X_bad, y_bad, classes=[0, 1])
+
+
+def test_bad_fit_input_is_caught_before_any_work(client):
+    search = IncrementalSearchCV(SGDClassifier(), SPACE, **BASE[IncrementalSearchCV])
+    before = client.run_on_scheduler(lambda dask_scheduler: len(dask_scheduler.tasks))
+    for _, make, _ in BAD_FIT[:-1]:
+        with pytest.raises((ValueError, TypeError)):
+            search.fit(*make(), classes=[0, 1])
+    after = client.run_on_scheduler(lambda dask_scheduler: len(dask_scheduler.tasks))
+    assert before == after == 0
+
+
+def test_dask_array_with_unknown_chunk_sizes_is_supported(client):
+    # Row counts are computed on the cluster (as for dask DataFrames).
+    x = _unknown_chunks()
+    y = da.from_array(Y, chunks=20)[x.compute()[:, 0] > -100]
+    search = IncrementalSearchCV(SGDClassifier(), SPACE, **BASE[IncrementalSearchCV])
+    search.fit(x, y, classes=[0, 1])
+    assert len(search.history_) == 4
+
+
+def test_report_counts():
+    """Not a check: prints how many bad inputs were tried (see the report)."""
+    print(f"bad inputs tried: {TRIED}")

@@ -1,0 +1,215 @@
+"""Searches on dask through joblib: joblib's dask backend and skhpo's tuned one.
+
+Every search gives the cv_results_ scores of its sequential run; the tuned
+backend sends each large argument once to every worker; dask_backend accepts a
+Client, a scheduler address or a cluster object and closes only what it opened.
+"""
+
+import dask
+import joblib
+import numpy as np
+import pytest
+from distributed import Client, get_client
+from distributed.utils_test import gen_cluster
+from scipy.stats import loguniform
+from sklearn.datasets import make_classification, make_regression
+from sklearn.linear_model import LogisticRegression, Ridge
+from sklearn.model_selection import (
+    GridSearchCV,
+    KFold,
+    RandomizedSearchCV,
+    cross_validate,
+)
+from sklearn.svm import SVC
+
+from skhpo import SMBOSearchCV
+from skhpo._execution._joblib import TunedDaskBackend
+from skhpo.metrics import get_scorer
+from skhpo.parallel import dask_backend
+from skhpo.space import Real
+
+X, y = make_classification(n_samples=120, n_features=6, random_state=0)
+GRID = {"C": [0.1, 1.0, 10.0], "gamma": [0.01, 0.1]}
+
+
+def _grid():
+    return GridSearchCV(SVC(), GRID, cv=3)
+
+
+def _random():
+    return RandomizedSearchCV(
+        SVC(), {"C": loguniform(1e-2, 1e2)}, n_iter=5, cv=3, random_state=0
+    )
+
+
+def _smbo():
+    # Rounds of 2 candidates through joblib (several Parallel calls per fit).
+    return SMBOSearchCV(
+        SVC(),
+        {"C": Real(1e-2, 1e2, log=True), "gamma": Real(1e-3, 1.0, log=True)},
+        n_iter=6,
+        n_points=2,
+        cv=3,
+        random_state=0,
+        execution="joblib",
+    )
+
+
+SEARCHES = {"grid": _grid, "random": _random, "smbo": _smbo}
+
+
+@pytest.fixture(scope="module")
+def sequential_results():
+    return {name: make().fit(X, y).cv_results_ for name, make in SEARCHES.items()}
+
+
+def _same_scores(results, expected):
+    assert [str(p) for p in results["params"]] == [str(p) for p in expected["params"]]
+    for key in ("split0_test_score", "split2_test_score", "mean_test_score"):
+        np.testing.assert_allclose(results[key], expected[key])
+    np.testing.assert_array_equal(
+        results["rank_test_score"], expected["rank_test_score"]
+    )
+
+
+@pytest.mark.parametrize("name", sorted(SEARCHES))
+@pytest.mark.parametrize("backend", ["joblib-dask", "skhpo"])
+def test_searches_on_dask_score_as_sequential(
+    name, backend, client, sequential_results
+):
+    context = (
+        joblib.parallel_config(backend="dask")
+        if backend == "joblib-dask"
+        else dask_backend(client)
+    )
+    with context:
+        search = SEARCHES[name]().fit(X, y)
+    _same_scores(search.cv_results_, sequential_results[name])
+
+
+def test_large_arguments_are_sent_once_per_context(client):
+    """X, y and the folds are scattered once and reused by later calls."""
+    X_big, y_big = make_classification(n_samples=300, n_features=6, random_state=0)
+    folds = list(KFold(3).split(X_big))
+    with dask_backend(client):
+        backend, _ = joblib.parallel.get_active_backend()
+        assert isinstance(backend, TunedDaskBackend)
+        GridSearchCV(SVC(), GRID, cv=folds).fit(X_big, y_big)
+        first = dict(backend.data_futures)
+        # A second call (as an SMBO round makes) reuses them.
+        GridSearchCV(SVC(), GRID, cv=folds).fit(X_big, y_big)
+        assert backend.data_futures == first
+        who_has = client.who_has(list(first.values()))
+        # (dask's active memory manager drops replicas no task waits for.)
+        assert all(holders for holders in who_has.values())
+    # X, y and the 3 folds' train indices (200 int64s; the test folds' 100 are
+    # small enough to travel with their tasks).
+    assert set(first) == {id(X_big), id(y_big)} | {id(train) for train, _ in folds}
+
+
+def test_small_and_lazy_arguments_travel_with_their_tasks(client):
+    import dask.array as da
+
+    from skhpo._execution._joblib import _worth_scattering
+
+    assert _worth_scattering(np.zeros(1000))
+    assert not _worth_scattering(np.zeros(10))
+    assert not _worth_scattering(da.zeros(1000, chunks=100))
+    assert not _worth_scattering({"C": np.zeros(1000)})
+
+
+@pytest.mark.parametrize("how", ["address", "cluster", "config"])
+def test_address_or_cluster_object_gets_its_own_client(cluster, how):
+    """The same script runs on any cluster: argument or DASK_SCHEDULER_ADDRESS."""
+    target = {"address": cluster.scheduler_address, "cluster": cluster}.get(how)
+    address = cluster.scheduler_address if how == "config" else None
+    with (
+        dask.config.set({"scheduler-address": address}),
+        dask_backend(target) as client,
+    ):
+        assert get_client() is client
+        assert client.scheduler.address == cluster.scheduler_address
+        search = _grid().fit(X, y)
+    if how != "config":  # (with the setting, a running client comes first)
+        assert client.status == "closed"
+    # The cluster belongs to the caller: it still runs.
+    with Client(cluster, set_as_default=False) as other:
+        assert len(other.scheduler_info()["workers"]) == 2
+    assert search.best_params_ in search.cv_results_["params"]
+
+
+def test_active_client_is_used_and_left_open(client):
+    with dask_backend() as used:
+        assert used is client
+    assert client.status == "running"
+
+
+def test_without_a_client_a_local_cluster_of_processes_is_started():
+    with dask_backend(n_workers=2) as client:
+        assert get_client() is client
+        workers = client.scheduler_info()["workers"].values()
+        assert [w["nthreads"] for w in workers] == [1, 1]
+        scores = cross_validate(SVC(), X, y, cv=3)["test_score"]
+        # Workers started by a nanny run BLAS single-threaded.
+        env = client.run(lambda: __import__("os").environ.get("OMP_NUM_THREADS"))
+    assert set(env.values()) == {"1"}
+    assert client.status == "closed"
+    np.testing.assert_allclose(scores, cross_validate(SVC(), X, y, cv=3)["test_score"])
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "error", "match"),
+    [
+        ({"client": 8786}, TypeError, "client must be None, a distributed.Client"),
+        ({"client": object()}, TypeError, r"got object: <object object"),
+        ({"n_workers": 0}, ValueError, "n_workers must be a positive integer"),
+        ({"n_workers": 1.5}, ValueError, "n_workers must be a positive integer"),
+        ({"n_workers": True}, ValueError, "n_workers must be a positive integer"),
+    ],
+)
+def test_bad_arguments(kwargs, error, match):
+    with pytest.raises(error, match=match):
+        with dask_backend(**kwargs):
+            pass
+
+
+def test_n_workers_with_a_client_is_an_error(client):
+    with pytest.raises(ValueError, match="n_workers sizes the LocalCluster"):
+        with dask_backend(client, n_workers=2):
+            pass
+
+
+@gen_cluster(client=True, nthreads=[("127.0.0.1", 1)])
+async def test_asynchronous_client_is_refused(c, s, a):
+    with pytest.raises(ValueError, match="needs a synchronous distributed.Client"):
+        with dask_backend(c):
+            pass
+
+
+@pytest.mark.parametrize(
+    ("estimator", "data", "names"),
+    [
+        (
+            LogisticRegression(),
+            (X, y),
+            ["accuracy", "balanced_accuracy", "neg_log_loss", "roc_auc", "f1"],
+        ),
+        (
+            Ridge(),
+            make_regression(n_samples=90, n_features=4, noise=1.0, random_state=0),
+            ["r2", "neg_mean_squared_error", "neg_mean_absolute_error"],
+        ),
+    ],
+    ids=["classifier", "regressor"],
+)
+def test_skhpo_scorers_in_sklearn_searches_on_numpy(estimator, data, names):
+    grid = {"C": [0.1, 1.0]} if hasattr(estimator, "C") else {"alpha": [0.1, 10.0]}
+    ours = GridSearchCV(
+        estimator, grid, cv=3, scoring={n: get_scorer(n) for n in names}, refit=False
+    ).fit(*data)
+    theirs = GridSearchCV(estimator, grid, cv=3, scoring=names, refit=False).fit(*data)
+    for name in names:
+        np.testing.assert_allclose(
+            ours.cv_results_[f"mean_test_{name}"],
+            theirs.cv_results_[f"mean_test_{name}"],
+        )
