@@ -5,6 +5,11 @@ import copy
 import dask
 import pytest
 from distributed import Client, LocalCluster
+from scipy.stats import loguniform
+from sklearn.datasets import load_iris
+from sklearn.linear_model import RidgeClassifier
+from sklearn.model_selection import GridSearchCV, RandomizedSearchCV
+from sklearn.tree import DecisionTreeClassifier
 
 
 @pytest.fixture(autouse=True)
@@ -43,3 +48,29 @@ def client(module_client):
     """The module's client, made the current client for one test."""
     with module_client.as_current():
         yield module_client
+
+
+# scikit-learn's own searches, fitted on iris, for the results and plot tests.
+
+
+@pytest.fixture(scope="module")
+def grid_list():
+    """A GridSearchCV over a list of two grids (parameters absent in some rows)."""
+    search = GridSearchCV(
+        DecisionTreeClassifier(random_state=0),
+        [{"max_depth": [1, 2, None]}, {"min_samples_leaf": [1, 5]}],
+        cv=2,
+    )
+    return search.fit(*load_iris(return_X_y=True))
+
+
+@pytest.fixture(scope="module")
+def random_search():
+    search = RandomizedSearchCV(
+        RidgeClassifier(),
+        {"alpha": loguniform(1e-3, 1e3), "fit_intercept": [True, False]},
+        n_iter=5,
+        cv=2,
+        random_state=0,
+    )
+    return search.fit(*load_iris(return_X_y=True))

@@ -8,11 +8,10 @@ import matplotlib
 import numpy as np
 import pandas as pd
 import pytest
-from scipy.stats import loguniform
 from sklearn.datasets import load_iris
 from sklearn.exceptions import NotFittedError
 from sklearn.linear_model import RidgeClassifier
-from sklearn.model_selection import GridSearchCV, RandomizedSearchCV
+from sklearn.model_selection import GridSearchCV
 from sklearn.tree import DecisionTreeClassifier
 
 from skhpo import SMBOSearchCV
@@ -84,28 +83,6 @@ def grid():
         DecisionTreeClassifier(random_state=0),
         {"max_depth": [1, 2, None], "criterion": ["gini", "entropy"]},
         cv=2,
-    )
-    return search.fit(X, Y)
-
-
-@pytest.fixture(scope="module")
-def grid_list():
-    search = GridSearchCV(
-        DecisionTreeClassifier(random_state=0),
-        [{"max_depth": [1, 2, None]}, {"min_samples_leaf": [1, 5]}],
-        cv=2,
-    )
-    return search.fit(X, Y)
-
-
-@pytest.fixture(scope="module")
-def random_search():
-    search = RandomizedSearchCV(
-        RidgeClassifier(),
-        {"alpha": loguniform(1e-3, 1e3), "fit_intercept": [True, False]},
-        n_iter=5,
-        cv=2,
-        random_state=0,
     )
     return search.fit(X, Y)
 

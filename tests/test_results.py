@@ -3,7 +3,6 @@
 import numpy as np
 import pandas as pd
 import pytest
-from scipy.stats import loguniform
 from sklearn.base import BaseEstimator
 from sklearn.datasets import load_iris
 from sklearn.exceptions import NotFittedError
@@ -12,7 +11,6 @@ from sklearn.linear_model import RidgeClassifier
 from sklearn.model_selection import (
     GridSearchCV,
     HalvingRandomSearchCV,
-    RandomizedSearchCV,
 )
 from sklearn.pipeline import Pipeline
 from sklearn.preprocessing import MinMaxScaler, StandardScaler
@@ -104,28 +102,6 @@ def smbo():
     return search.fit(X, Y)
 
 
-@pytest.fixture(scope="module")
-def grid():
-    search = GridSearchCV(
-        DecisionTreeClassifier(random_state=0),
-        [{"max_depth": [1, 2, None]}, {"min_samples_leaf": [1, 5]}],
-        cv=2,
-    )
-    return search.fit(X, Y)
-
-
-@pytest.fixture(scope="module")
-def random_search():
-    search = RandomizedSearchCV(
-        RidgeClassifier(),
-        {"alpha": loguniform(1e-3, 1e3), "fit_intercept": [True, False]},
-        n_iter=5,
-        cv=2,
-        random_state=0,
-    )
-    return search.fit(X, Y)
-
-
 # -- cv_results_frame ----------------------------------------------------------
 
 
@@ -141,7 +117,7 @@ def _check_frame(frame, search):
         assert best[f"param_{name}"] is value or best[f"param_{name}"] == value
 
 
-@pytest.mark.parametrize("name", ["smbo", "grid", "random_search"])
+@pytest.mark.parametrize("name", ["smbo", "grid_list", "random_search"])
 def test_cv_results_frame_has_one_row_per_candidate(name, request):
     search = request.getfixturevalue(name)
     frame = cv_results_frame(search)
@@ -164,8 +140,8 @@ def test_smbo_frame_keeps_iter_and_numeric_params(smbo):
     assert set(frame["param_criterion"]) <= {"gini", "entropy"}
 
 
-def test_grid_frame_keeps_none_and_marks_absent_params_nan(grid):
-    frame = cv_results_frame(grid)
+def test_grid_frame_keeps_none_and_marks_absent_params_nan(grid_list):
+    frame = cv_results_frame(grid_list)
     depth = frame["param_max_depth"]
     assert depth[2] is None  # a real value, not an absent one
     assert depth[:3].tolist()[:2] == [1, 2]
@@ -289,9 +265,9 @@ def test_history_frame_from_search_and_model_history():
         (3.5, TypeError, "Expected a fitted adaptive search"),
     ],
 )
-def test_history_frame_errors(obj, error, match, grid):
+def test_history_frame_errors(obj, error, match, grid_list):
     if obj == "grid":
-        obj = grid
+        obj = grid_list
     elif callable(obj) and not isinstance(obj, BaseEstimator):
         obj = obj()
     with pytest.raises(error, match=match):
