@@ -5,6 +5,9 @@ backend sends each large argument once to every worker; dask_backend accepts a
 Client, a scheduler address or a cluster object and closes only what it opened.
 """
 
+import pickle
+import warnings
+
 import dask
 import joblib
 import numpy as np
@@ -105,6 +108,53 @@ def test_large_arguments_are_sent_once_per_context(client):
     # X, y and the 3 folds' train indices (200 int64s; the test folds' 100 are
     # small enough to travel with their tasks).
     assert set(first) == {id(X_big), id(y_big)} | {id(train) for train, _ in folds}
+
+
+@pytest.mark.parametrize("n_siblings", [3, 300])
+def test_each_fit_carries_its_context_path_not_the_whole_tree(n_siblings):
+    """scikit-learn >= 1.9 links a fit's callback context to all its siblings."""
+    callback = pytest.importorskip("sklearn.callback")
+    from skhpo._execution._joblib import _without_sibling_contexts
+
+    search = _grid()
+    root = search._init_callback_context(max_subtasks=2)
+    evaluations = root.subcontext(task_name="search", max_subtasks=n_siblings)
+    leaves = [
+        evaluations.subcontext(task_name="candidate-split-evaluation")
+        for _ in range(n_siblings)
+    ]
+    kwargs = {"parameters": {"C": 1.0}, "caller": search, "callback_ctx": leaves[1]}
+    func, args, light = _without_sibling_contexts((len, (), kwargs))
+    assert (func, args) == (len, ())
+    assert light["parameters"] is kwargs["parameters"]
+    # The same path from the root, one context per level.
+    path = callback._callback_context.get_context_path(light["callback_ctx"])
+    original = callback._callback_context.get_context_path(leaves[1])
+    assert [(c.task_name, c.task_id) for c in path] == [
+        (c.task_name, c.task_id) for c in original
+    ]
+    assert all(len(c._children_map) == 1 for c in path[:-1])
+    assert light["caller"]._callback_fit_ctx is path[0]
+    assert light["caller"].get_params() == search.get_params()
+    # Its pickle does not grow with the siblings; the originals are untouched.
+    assert len(pickle.dumps(light)) < 4000
+    assert len(evaluations._children_map) == n_siblings
+    assert leaves[1].parent is evaluations
+    assert search._callback_fit_ctx is root
+    # Calls without a context are left alone.
+    plain = (len, (), {"parameters": {}})
+    assert _without_sibling_contexts(plain) is plain
+
+
+def test_sklearn_progress_bar_under_dask_backend(client, sequential_results):
+    callback = pytest.importorskip("sklearn.callback")
+    pytest.importorskip("rich")
+    search = _grid().set_callbacks(callback.ProgressBar())
+    with dask_backend(client), warnings.catch_warnings():
+        # SVC itself does not support callbacks: scikit-learn warns about it.
+        warnings.filterwarnings("ignore", "The estimator .* does not support")
+        search.fit(X, y)
+    _same_scores(search.cv_results_, sequential_results["grid"])
 
 
 def test_small_and_lazy_arguments_travel_with_their_tasks(client):

@@ -22,8 +22,19 @@ and what :class:`TunedDaskBackend` does instead:
   grow, and each fit is one task: the client process, which also runs the
   scheduler of a ``LocalCluster``, spends a core's worth of CPU on
   bookkeeping. The tuned backend times each batch *on its worker* and sizes
-  batches to 0.1-0.5 s of compute: ten times fewer tasks for fits of tens of
+  batches to 0.3-1 s of compute: ten times fewer tasks for fits of tens of
   milliseconds, and short stragglers.
+- **Task size.** scikit-learn >= 1.9 passes each fit a callback context
+  (``callback_ctx``) and the search itself (``caller``). A context links to its
+  parent, and the parent to *all* its children: the contexts of every fit of the
+  ``Parallel`` call, created before the first is dispatched. Pickling one fit
+  therefore pickles the whole tree: for the 169-candidate grid of
+  benchmarks/bench_grid_dask.py, 44 kB per fit instead of 4 kB, 9 s of the
+  client's CPU for pickling and 3.5 s of the scheduler's for unpickling, on the
+  two cores the workers need. The tuned backend sends each fit a copy of its
+  context whose ancestors hold only the path down to it (what callbacks read:
+  names, ids, ``max_subtasks``), and a shallow copy of the search pointing at
+  that copy.
 - **BLAS threads.** Workers started by a nanny (``processes=True``, the default)
   already run with ``OMP_NUM_THREADS=1`` (dask's ``pre-spawn-environ``); the
   clusters :func:`dask_backend` starts use one thread per worker and one worker
@@ -34,6 +45,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import copy
 import logging
 import numbers
 import os
@@ -71,8 +83,8 @@ class TunedDaskBackend(DaskDistributedBackend):
         (``wait_for_workers_timeout``, ``client.submit`` keywords).
     """
 
-    MIN_IDEAL_BATCH_DURATION = 0.1
-    MAX_IDEAL_BATCH_DURATION = 0.5
+    MIN_IDEAL_BATCH_DURATION = 0.3
+    MAX_IDEAL_BATCH_DURATION = 1.0
 
     def __init__(self, client, **kwargs):
         super().__init__(client=client, **kwargs)
@@ -86,6 +98,7 @@ class TunedDaskBackend(DaskDistributedBackend):
         # Runs on the client's event loop, like every submission of joblib's
         # backend (a blocking call here or in ``submit`` would deadlock with
         # joblib's lock). Concurrent submissions share one scatter per argument.
+        func.items = [_without_sibling_contexts(item) for item in func.items]
         for _, args, kwargs in func.items:
             for arg in (*args, *kwargs.values()):
                 if id(arg) in self.data_futures or not _worth_scattering(arg):
@@ -149,6 +162,41 @@ class _TimedBatch:
 
     def __repr__(self):  # joblib names the dask task after it
         return repr(self.batch)
+
+
+def _is_callback_context(obj):
+    return hasattr(obj, "parent") and isinstance(
+        getattr(obj, "_children_map", None), dict
+    )
+
+
+def _without_sibling_contexts(item):
+    """``item`` with a callback context that pickles its own path only.
+
+    ``item`` is one ``(func, args, kwargs)`` call of a joblib batch. When
+    ``kwargs`` holds a scikit-learn ``CallbackContext`` (``callback_ctx``), it is
+    replaced by a copy whose ancestors (copies too) each have one child: the
+    next context on the path. The originals are not modified. ``caller``, the
+    search holding the root context, becomes a shallow copy holding the copied
+    root. Calls without a context are returned unchanged.
+    """
+    func, args, kwargs = item
+    context = kwargs.get("callback_ctx")
+    if not _is_callback_context(context):
+        return item
+    leaf = node = copy.copy(context)
+    leaf._children_map = dict(context._children_map)
+    original = context
+    while original.parent is not None:
+        parent = copy.copy(original.parent)
+        parent._children_map = {original.task_id: node}
+        node.parent, node, original = parent, parent, original.parent
+    kwargs = {**kwargs, "callback_ctx": leaf}
+    caller = kwargs.get("caller")
+    if getattr(caller, "_callback_fit_ctx", None) is original:
+        kwargs["caller"] = copy.copy(caller)
+        kwargs["caller"]._callback_fit_ctx = node
+    return func, args, kwargs
 
 
 def _worth_scattering(arg):
@@ -243,7 +291,7 @@ def dask_backend(client=None, *, n_workers=None, wait_for_workers_timeout=10):
 
     - each large argument (``X``, ``y``, the folds' indices) is sent once to
       every worker, then reused by every task and every later call;
-    - batches of fits are sized to 0.1-0.5 s of compute, timed on the workers,
+    - batches of fits are sized to 0.3-1 s of compute, timed on the workers,
       so that neither scheduling overhead nor a few long batches at the end of a
       search dominate;
     - with no client, the cluster it starts has one single-threaded worker
