@@ -3,6 +3,7 @@
 import contextlib
 import hashlib
 import io
+import itertools
 import math
 import numbers
 import os
@@ -184,15 +185,34 @@ class _Trials:
         else:
             self._since_best += 1
 
-    def restore(self, evaluate_candidates, cv):
-        """Tell and replay the candidates of the checkpoint, up to ``n_iter``."""
+    def restore(self, evaluate_candidates, cv, *, reask):
+        """Tell and replay the candidates of the checkpoint, up to ``n_iter``.
+
+        With ``reask``, each journaled round is first asked again: the optimizer
+        goes through the same asks and tells as the run that wrote the journal,
+        so that its random state and model (and hence the next candidates) are
+        those of an uninterrupted run. Should a round differ (the journal was
+        written asynchronously, with another ``n_points`` or another version),
+        the asked points are cancelled and the rest is told as journaled.
+        """
         if self.journal is None or not self.journal.records:
             return
         records = self.journal.records[: self.search.n_iter]
         journal, self.journal = self.journal, None  # already written
-        for record in records:
-            params = self.optimizer.space.decode(np.asarray(record["params"]))
-            self.add(params, record["iter"], record["splits"])
+        space = self.optimizer.space
+        for it, group in itertools.groupby(records, key=lambda r: r["iter"]):
+            group = list(group)
+            rows = [np.asarray(record["params"], dtype=float) for record in group]
+            if reask:
+                asked = self.optimizer.ask(len(rows))
+                reask = len(asked) == len(rows) and all(
+                    np.array_equal(space.encode(params), row, equal_nan=True)
+                    for params, row in zip(asked, rows)
+                )
+                if not reask:
+                    self.optimizer.cancel(asked)
+            for row, record in zip(rows, group):
+                self.add(space.decode(row), it, record["splits"])
         self.journal = journal
         self.replay(evaluate_candidates, cv)
 
@@ -499,7 +519,7 @@ class SMBOSearchCV(BaseSearchCV):
                 # scikit-learn warns about non-finite scores after every round;
                 # warn once at the end instead.
                 warnings.filterwarnings("ignore", _NON_FINITE, UserWarning)
-                trials.restore(evaluate_candidates, cv)
+                trials.restore(evaluate_candidates, cv, reask=client is None)
                 if len(trials):
                     self._report_progress(progress, optimizer)
                 if client is None:

@@ -202,7 +202,14 @@ def test_without_a_client_a_local_cluster_of_processes_is_started():
         scores = cross_validate(SVC(), X, y, cv=3)["test_score"]
         # Workers started by a nanny run BLAS single-threaded.
         env = client.run(lambda: __import__("os").environ.get("OMP_NUM_THREADS"))
+        # No statistical profiler taking the GIL from the fits.
+        profiled = client.run(
+            lambda dask_worker: "profile" in dask_worker.periodic_callbacks
+        )
+        # The lean settings were for the cluster, not the rest of the program.
+        assert dask.config.get("distributed.worker.profile.enabled") is True
     assert set(env.values()) == {"1"}
+    assert set(profiled.values()) == {False}
     assert client.status == "closed"
     np.testing.assert_allclose(scores, cross_validate(SVC(), X, y, cv=3)["test_score"])
 

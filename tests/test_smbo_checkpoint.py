@@ -101,6 +101,38 @@ def test_an_interrupted_search_resumes_from_its_finished_candidates(tmp_path):
     assert list(resumed.cv_results_["iter"]) == [0, 1, 2, 3, 4, 5, 6, 7]
 
 
+@pytest.mark.parametrize("surrogate", ["tpe", "gp", "rf"])
+@pytest.mark.parametrize("n_points", [1, 2])
+def test_resumed_search_proposes_what_an_uninterrupted_one_does(
+    tmp_path, surrogate, n_points
+):
+    """The optimizer replays the journaled asks: same random state, same model."""
+    kw = dict(n_initial_points=3, surrogate=surrogate, n_points=n_points)
+    Counting.fits = 0
+    uninterrupted = _search(None, 10, **kw).fit(X_IRIS, Y_IRIS)
+    path = tmp_path / "search.jsonl"
+    Counting.fits, Counting.interrupt_at = 0, 13  # during the 4th round (n_points 2)
+    try:
+        with pytest.raises(KeyboardInterrupt):
+            _search(path, 10, **kw).fit(X_IRIS, Y_IRIS)
+    finally:
+        Counting.interrupt_at = None
+    Counting.fits = 0
+    resumed = _search(path, 10, **kw).fit(X_IRIS, Y_IRIS)
+    assert Counting.fits < 10 * 2
+    assert _rows(resumed) == _rows(uninterrupted)
+
+
+def test_a_journal_of_other_rounds_is_told_as_written(tmp_path):
+    """Candidates journaled with another n_points are told, not asked again."""
+    path = tmp_path / "search.jsonl"
+    first = _search(path, 4, n_initial_points=2, n_points=2).fit(X_IRIS, Y_IRIS)
+    resumed = _search(path, 6, n_initial_points=2).fit(X_IRIS, Y_IRIS)
+    assert _rows(resumed, 4) == _rows(first)
+    assert resumed.optimizer_.n_told == 6
+    assert resumed.optimizer_.pending == []
+
+
 def test_user_objects_round_trip_through_the_checkpoint(tmp_path):
     choices = [None, (1, 2), LogisticRegression(C=3.0), "text"]
     space = {"c": Real(0.0, 1.0), "value": Categorical(choices)}

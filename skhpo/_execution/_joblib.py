@@ -57,6 +57,8 @@ from distributed import Client, LocalCluster
 from joblib import parallel_config
 from joblib._dask import DaskDistributedBackend
 
+from ._client import LEAN_CLUSTER_CONFIG
+
 __all__ = ["TunedDaskBackend", "dask_backend"]
 
 # Arguments larger than this (in bytes, as dask's ``sizeof`` counts them) are
@@ -264,16 +266,15 @@ def _current_client():
 @contextlib.contextmanager
 def _local_client(n_workers):
     """A LocalCluster of single-threaded worker processes, one per core."""
-    with (
-        LocalCluster(
+    with dask.config.set(LEAN_CLUSTER_CONFIG):  # read when the cluster starts
+        cluster = LocalCluster(
             n_workers=n_workers,
             threads_per_worker=1,
             processes=True,
             dashboard_address=":0",
             silence_logs=logging.ERROR,
-        ) as cluster,
-        Client(cluster, set_as_default=False) as client,
-    ):
+        )
+    with cluster, Client(cluster, set_as_default=False) as client:
         yield client
 
 

@@ -396,6 +396,22 @@ class Optimizer:
         self._scores = np.concatenate([self._scores, values])
         self._version += 1
 
+    def cancel(self, params_list):
+        """Forget pending points that will not be told (cancelled evaluations).
+
+        Parameters
+        ----------
+        params_list : list of dict
+            Points returned by :meth:`ask`; points that are not pending are
+            ignored.
+        """
+        params_list = list(params_list)
+        if not params_list:
+            return
+        rows = np.vstack([self.space.encode(params) for params in params_list])
+        for key in self._layout.keys(rows):
+            self._pending.pop(key, None)
+
     # -- ask -------------------------------------------------------------------
 
     def ask(self, n=1):
