@@ -679,3 +679,13 @@ def test_model_surrogates_beat_random_search(surrogate):
     model = [_best_after(surrogate, s) for s in seeds]
     assert np.median(model) > random_median
     assert np.median(model) > -0.4
+
+
+def test_cancel_forgets_pending_points_only():
+    opt = Optimizer({"x": Real(0.0, 1.0)}, random_state=0)
+    first, second = opt.ask(2)
+    opt.tell([first], [1.0])
+    opt.cancel([first, second, {"x": 0.123}])  # told and unknown: ignored
+    assert opt.pending == [] and opt.n_told == 1
+    opt.cancel([])
+    assert opt.pending == []
