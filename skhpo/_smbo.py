@@ -354,10 +354,10 @@ class SMBOSearchCV(BaseSearchCV):
         again with the same file restores those candidates without fitting them
         (they are told to the surrogate and appear in ``cv_results_``) and
         continues up to ``n_iter`` candidates in all; in rounds, the resumed
-        search proposes the candidates an uninterrupted one would have. A file written by another
-        search (estimator class or parameters, space, scoring, data or folds) is
-        refused with a ValueError; a line torn by a crash is dropped with a
-        warning. None keeps no checkpoint.
+        search proposes the candidates an uninterrupted one would have. A file
+        written by another search (estimator class or parameters, space,
+        scoring, data or folds) is refused with a ValueError; a line torn by a
+        crash is dropped with a warning. None keeps no checkpoint.
 
     Attributes
     ----------

@@ -9,14 +9,17 @@ import signal
 import threading
 import time
 
+import dask
 import joblib
 import numpy as np
 import pytest
 from distributed import Client, LocalCluster, get_task_stream
+from distributed.scheduler import KilledWorker
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from sklearn.base import BaseEstimator, ClassifierMixin
 from sklearn.datasets import load_iris, make_classification
+from sklearn.exceptions import FitFailedWarning
 from sklearn.linear_model import RidgeClassifier
 from sklearn.svm import SVC
 
@@ -266,6 +269,46 @@ def _kill_a_worker_during_a_fit(client, pids, killed):
                 killed.append(pids[address])
                 return
         time.sleep(0.02)
+
+
+@pytest.fixture
+def crashing_classifier(monkeypatch):
+    """tests/_crashing.py, importable by name here and in worker processes."""
+    monkeypatch.syspath_prepend(os.path.dirname(__file__))
+    from _crashing import CrashingClassifier
+
+    return CrashingClassifier
+
+
+@pytest.mark.parametrize("error_score", [np.nan, "raise"])
+def test_a_fit_that_kills_its_workers_is_a_failed_fit(crashing_classifier, error_score):
+    """KilledWorker: the fit is scored error_score, the search goes on."""
+    with dask.config.set({"distributed.scheduler.allowed-failures": 0}):
+        cluster = LocalCluster(
+            n_workers=2, threads_per_worker=1, processes=True, dashboard_address=None
+        )
+    # One of the 6 candidates (c > 0.9) kills every worker that fits it.
+    search = SMBOSearchCV(
+        crashing_classifier(crash_above=0.9), SPACE, n_iter=6, cv=2, random_state=0
+    ).set_params(error_score=error_score)
+    with cluster, Client(cluster):
+        if error_score == "raise":
+            with pytest.raises(KilledWorker) as info:
+                search.fit(X_IRIS, Y_IRIS)
+            assert "error_score='raise'" in "\n".join(info.value.__notes__)
+            assert "cv_results_" not in vars(search) or all(
+                np.isfinite(search.cv_results_["mean_test_score"])
+            )
+            return
+        with pytest.warns(FitFailedWarning, match="killed the dask workers"):
+            search.fit(X_IRIS, Y_IRIS)
+    results = search.cv_results_
+    crashed = np.array([p["c"] > 0.9 for p in results["params"]])
+    assert len(results["params"]) == 6 and crashed.sum() == 1
+    assert np.isnan(results["mean_test_score"][crashed]).all()
+    # Fits that shared a task or a worker with it were rerun, not failed.
+    assert np.isfinite(results["mean_test_score"][~crashed]).all()
+    assert search.best_params_["c"] <= 0.9
 
 
 def test_a_killed_worker_process_costs_no_candidate():

@@ -22,23 +22,29 @@ cost more in scheduling than in fitting.
 
 Failures: a worker that dies takes its running tasks with it; the scheduler runs
 them again on another worker (and the nanny restarts the dead one). A task that
-keeps killing workers (``KilledWorker``), an error raised by a fit
-(``error_score="raise"``, with the candidate's parameters added as a note) or
-the loss of the whole cluster ends the run with an exception; a
-``KeyboardInterrupt`` too. In every case the futures still running are cancelled
-first, and the candidates already passed to ``on_candidate`` stay with the
-caller.
+keeps killing workers (``KilledWorker``: a fit that crashes its process or runs
+it out of memory) is split into one task per fit, and a single fit that kills
+its workers is a failed fit, scored ``error_score`` like any fit that raises
+(with ``error_score="raise"``, the ``KilledWorker`` ends the run, the
+candidate's parameters in a note). An error raised by a fit with
+``error_score="raise"`` or the loss of the whole cluster ends the run with an
+exception; a ``KeyboardInterrupt`` too. In every case the futures still
+running are cancelled first, and the candidates already passed to
+``on_candidate`` stay with the caller.
 """
 
 from __future__ import annotations
 
 import collections
+import contextlib
 import math
 import time
 from concurrent.futures import CancelledError
 
 from distributed import as_completed, get_worker
-from sklearn.base import clone
+from distributed.client import ClosedClientError
+from distributed.scheduler import KilledWorker
+from sklearn.base import BaseEstimator, clone
 
 from .._compat import fit_and_score
 from ._client import active_client
@@ -49,6 +55,10 @@ __all__ = ["ClusterLostError", "async_client", "run_async_search"]
 _TARGET_TASK_SECONDS = 0.2
 # Tasks in flight per worker thread: one running, one waiting.
 _TASKS_PER_THREAD = 2
+# When every worker holding the data died (all at once), it is sent again, at
+# most this many times per search, waiting this long for a worker to receive it.
+_MAX_RESCATTERS = 10
+_RESCATTER_TIMEOUT = 30
 
 
 class ClusterLostError(RuntimeError):
@@ -144,6 +154,33 @@ def _fit_items(estimator, X, y, folds, fit_kwargs, items):
     return done
 
 
+class _KilledFit(BaseEstimator):
+    """Stands for a fit that killed its workers: ``fit`` raises its story, so
+    that scikit-learn's ``_fit_and_score`` scores it as any failed fit."""
+
+    def __init__(self, message=""):
+        self.message = message
+
+    def fit(self, X, y=None, **fit_params):
+        raise RuntimeError(self.message)
+
+
+def _failed_output(X, y, folds, fit_kwargs, split, candidate_progress, message):
+    """The ``_fit_and_score`` output of a fit that failed with ``message``."""
+    train, test = folds[split]
+    return fit_and_score(
+        _KilledFit(message),
+        X,
+        y,
+        train=train,
+        test=test,
+        parameters=None,
+        split_progress=(split, len(folds)),
+        candidate_progress=candidate_progress,
+        **fit_kwargs,
+    )
+
+
 class _Candidate:
     __slots__ = ("params", "outputs", "n_left")
 
@@ -190,23 +227,59 @@ def run_async_search(
     n_splits = len(folds)
     n_threads = max(sum(client.nthreads().values()), 1)
     data = client.scatter([X, y, folds, fit_kwargs], broadcast=True, hash=False)
+    n_rescatters = 0
     queue = collections.deque()  # (candidate id, split) not submitted yet
+    suspects = collections.deque()  # fits of a task that killed its workers
+    on_trial = {}  # future of a suspect -> the worker it runs on, alone
     candidates = {}
     running = {}  # future -> its items
     seconds, n_fits = 0.0, 0
     exhausted = False
     n_asked = 0
-    # Results are gathered in the background as tasks finish.
-    futures = as_completed(with_results=True, raise_errors=False)
+    # Tasks as they finish; their results are gathered one by one below (with
+    # ``with_results=True``, a result lost with its worker and then killed on
+    # recomputation never comes out of ``as_completed``: the loop would hang).
+    futures = as_completed(raise_errors=False)
 
     def group_size():
         if n_fits == 0:
             return 1
         return max(1, int(_TARGET_TASK_SECONDS / max(seconds / n_fits, 1e-6)))
 
+    def submit(items, worker=None):
+        future = client.submit(
+            _fit_items,
+            estimator,
+            *data,
+            [(candidates[c].params, s, (c, n_max)) for c, s in items],
+            pure=False,
+            workers=worker,
+            # (should that worker die meanwhile, another one runs it)
+            allow_other_workers=worker is not None,
+        )
+        running[future] = items
+        futures.add(future)
+        if worker is not None:
+            on_trial[future] = worker
+
     def refill():
         nonlocal exhausted, n_asked
-        while len(running) < _TASKS_PER_THREAD * n_threads:
+        if suspects or on_trial:
+            # Suspects run alone: one fit per task, one task per worker, once
+            # every other task is done. A worker's death then condemns the fit
+            # it was running, not a task that waited behind it.
+            if len(on_trial) < len(running):
+                return
+            idle = set(client.nthreads()) - set(on_trial.values())
+            while suspects and idle:
+                submit([suspects.popleft()], worker=idle.pop())
+            if on_trial:
+                return
+            if not running and not idle and suspects:
+                submit([suspects.popleft()])  # no worker up yet: wait for one
+                return
+        limit = _TASKS_PER_THREAD * n_threads
+        while len(running) < limit:
             size = group_size()
             if len(queue) < size and not exhausted:
                 batch = ask(max(1, math.ceil((size - len(queue)) / n_splits)))
@@ -217,43 +290,92 @@ def run_async_search(
                     n_asked += 1
             if not queue:
                 return
-            items = [queue.popleft() for _ in range(min(size, len(queue)))]
-            future = client.submit(
-                _fit_items,
-                estimator,
-                *data,
-                [(candidates[c].params, s, (c, n_max)) for c, s in items],
-                pure=False,
+            submit([queue.popleft() for _ in range(min(size, len(queue)))])
+
+    def finish(cid, split, out):
+        candidate = candidates[cid]
+        candidate.outputs[split] = out
+        candidate.n_left -= 1
+        if candidate.n_left == 0:
+            del candidates[cid]
+            on_candidate(candidate.params, candidate.outputs)
+
+    def rescatter():
+        """Send the data again after every worker holding it died, or raise
+        ClusterLostError when the cluster itself is gone."""
+        nonlocal data, n_rescatters
+        lost = ClusterLostError(
+            "The dask cluster went away during the search (its tasks were "
+            f"cancelled; client status {client.status!r}). The candidates "
+            "finished so far are kept; fit again on a running cluster, "
+            "with checkpoint= to resume from them."
+        )
+        if client.status != "running" or n_rescatters >= _MAX_RESCATTERS:
+            raise lost
+        try:
+            data = client.scatter(
+                [X, y, folds, fit_kwargs],
+                broadcast=True,
+                hash=False,
+                timeout=_RESCATTER_TIMEOUT,
             )
-            running[future] = items
-            futures.add(future)
+        except Exception as exc:
+            raise lost from exc
+        n_rescatters += 1
+
+    def killed(future, items, error):
+        """A task killed its workers: its fits become suspects, each rerun
+        alone; a suspect that kills its workers again is a failed fit."""
+        if on_trial.pop(future, None) is None:
+            suspects.extend(items)
+            return
+        for item in items:
+            cid, split = item
+            params = candidates[cid].params
+            if fit_kwargs.get("error_score") == "raise":
+                error.add_note(
+                    f"Raised for the fit of the candidate {params!r} on split "
+                    f"{split} of {n_splits} (error_score='raise')."
+                )
+                raise error
+            message = (
+                f"The fit of {params!r} on split {split} killed the dask workers "
+                f"that ran it ({error}); it may crash its process or exhaust its "
+                "memory."
+            )
+            out = _failed_output(X, y, folds, fit_kwargs, split, (cid, n_max), message)
+            finish(cid, split, out)
 
     try:
         refill()
-        for future, done in futures:
+        for future in futures:
             items = running.pop(future)
-            if future.status == "error":
-                if isinstance(future.exception(), _FitInterrupted):
-                    raise KeyboardInterrupt(
-                        f"in the fit of the candidate {future.exception()}"
-                    )
-                future.result()  # raises the task's error
-            if future.status == "cancelled" or isinstance(done, CancelledError):
-                raise ClusterLostError(
-                    "The dask cluster went away during the search (its tasks were "
-                    f"cancelled; client status {client.status!r}). The candidates "
-                    "finished so far are kept; fit again on a running cluster, "
-                    "with checkpoint= to resume from them."
-                )
+            suspected = future.status != "error" and on_trial.pop(future, None)
+            try:
+                done, error = future.result(), None
+            except Exception as exc:  # the task's error, or its cancellation
+                error = exc
+            if error is not None:
+                if isinstance(error, _FitInterrupted):
+                    raise KeyboardInterrupt(f"in the fit of the candidate {error}")
+                if any(d.status != "finished" for d in data):
+                    # Every worker holding the data died (its dependents were
+                    # cancelled or killed): send it again, if the cluster lives.
+                    rescatter()
+                if isinstance(error, KilledWorker):
+                    killed(future, items, error)
+                elif isinstance(error, CancelledError):
+                    (suspects if suspected else queue).extendleft(reversed(items))
+                else:
+                    raise error  # a fit's error, with error_score="raise"
+                refill()
+                continue
             for (cid, split), (out, duration) in zip(items, done):
                 seconds += duration
                 n_fits += 1
-                candidate = candidates[cid]
-                candidate.outputs[split] = out
-                candidate.n_left -= 1
-                if candidate.n_left == 0:
-                    del candidates[cid]
-                    on_candidate(candidate.params, candidate.outputs)
+                finish(cid, split, out)
             refill()
     finally:
-        client.cancel(list(running) + data)
+        # (A client closed by the loss of its cluster has nothing to cancel.)
+        with contextlib.suppress(ClosedClientError):
+            client.cancel(list(running) + data)
