@@ -215,6 +215,15 @@ def test_dask_array_with_unknown_chunk_sizes_is_supported(client):
     assert len(search.history_) == 4
 
 
+def test_smbo_refuses_unknown_chunk_sizes_before_any_fit():
+    """SMBOSearchCV indexes X by rows: dask's error says how to get the sizes."""
+    TRIED["fit"] += 1
+    search = SMBOSearchCV(SGDClassifier(), SPACE, **BASE[SMBOSearchCV])
+    with pytest.raises(ValueError, match=r"unknown chunk size(.|\n)*compute_chunk"):
+        search.fit(_unknown_chunks(), Y)
+    assert not hasattr(search, "cv_results_")
+
+
 def test_report_counts():
     """Not a check: prints how many bad inputs were tried (see the report)."""
     print(f"bad inputs tried: {TRIED}")
