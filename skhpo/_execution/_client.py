@@ -38,7 +38,7 @@ __all__ = [
 #: idle 2-worker LocalCluster costs the client process 9 % of a core (nanny
 #: memory monitors every 100 ms, system monitors, a 20 ms event-loop tick) and
 #: each worker 5 % (the statistical profiler samples its threads every 10 ms,
-#: taking the GIL from the fits). With these: 1.5 % and 0.6 %. The cost: no
+#: taking the GIL from the fits). With these: 1.7 % and 0.6 %. The cost: no
 #: profile page on the dashboard, memory checked every 0.5 s instead of 0.1 s.
 LEAN_CLUSTER_CONFIG = {
     "distributed.worker.profile.enabled": False,

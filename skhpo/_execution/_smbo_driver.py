@@ -23,10 +23,11 @@ cost more in scheduling than in fitting.
 Failures: a worker that dies takes its running tasks with it; the scheduler runs
 them again on another worker (and the nanny restarts the dead one). A task that
 keeps killing workers (``KilledWorker``: a fit that crashes its process or runs
-it out of memory) is split into one task per fit, and a single fit that kills
-its workers is a failed fit, scored ``error_score`` like any fit that raises
-(with ``error_score="raise"``, the ``KilledWorker`` ends the run, the
-candidate's parameters in a note). An error raised by a fit with
+it out of memory) has its fits rerun alone, one task per worker with nothing
+queued behind it; a fit that kills its worker again is a failed fit, scored
+``error_score`` like any fit that raises (with ``error_score="raise"``, the
+``KilledWorker`` ends the run, the candidate's parameters in a note). Data lost
+with every worker that held it is scattered again. An error raised by a fit with
 ``error_score="raise"`` or the loss of the whole cluster ends the run with an
 exception; a ``KeyboardInterrupt`` too. In every case the futures still
 running are cancelled first, and the candidates already passed to
