@@ -100,7 +100,7 @@ class TunedDaskBackend(DaskDistributedBackend):
         # Runs on the client's event loop, like every submission of joblib's
         # backend (a blocking call here or in ``submit`` would deadlock with
         # joblib's lock). Concurrent submissions share one scatter per argument.
-        func.items = [_without_sibling_contexts(item) for item in func.items]
+        func.items = [_light(item) for item in func.items]
         for _, args, kwargs in func.items:
             for arg in (*args, *kwargs.values()):
                 if id(arg) in self.data_futures or not _worth_scattering(arg):
@@ -199,6 +199,15 @@ def _without_sibling_contexts(item):
         kwargs["caller"] = copy.copy(caller)
         kwargs["caller"]._callback_fit_ctx = node
     return func, args, kwargs
+
+
+def _light(item):
+    """``_without_sibling_contexts(item)``, or ``item`` should that fail (an
+    error raised on the event loop would leave joblib waiting forever)."""
+    try:
+        return _without_sibling_contexts(item)
+    except Exception:
+        return item
 
 
 def _worth_scattering(arg):
