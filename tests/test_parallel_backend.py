@@ -146,6 +146,17 @@ def test_each_fit_carries_its_context_path_not_the_whole_tree(n_siblings):
     assert _without_sibling_contexts(plain) is plain
 
 
+def test_a_context_that_cannot_be_trimmed_is_sent_whole():
+    from skhpo._execution._joblib import _light
+
+    class Odd:  # looks like a context, but its parent has no task_id
+        parent = object()
+        _children_map = {}
+
+    item = (len, (), {"callback_ctx": Odd()})
+    assert _light(item) is item
+
+
 def test_sklearn_progress_bar_under_dask_backend(client, sequential_results):
     callback = pytest.importorskip("sklearn.callback")
     pytest.importorskip("rich")
