@@ -102,12 +102,19 @@ def replay_fits(provider):
     ``cv_results_``, multimetric scoring and refit stay scikit-learn's.
     ``provider`` may also fit for real (``fit_and_score`` below).
     """
-    previous = getattr(_state, "replay", None)
-    _state.replay = provider
+    with _thread_state("replay", provider):
+        yield
+
+
+@contextlib.contextmanager
+def _thread_state(name, value):
+    """Set ``name`` of this thread's state to ``value`` inside the context."""
+    previous = getattr(_state, name, None)
+    setattr(_state, name, value)
     try:
         yield
     finally:
-        _state.replay = previous
+        setattr(_state, name, previous)
 
 
 @contextlib.contextmanager
@@ -119,12 +126,8 @@ def record_fits(recorder):
     dict per (candidate, split) in scikit-learn's order (candidate-major). A search
     that journals its trials keeps them this way; `replay_fits` gives them back.
     """
-    previous = getattr(_state, "recorder", None)
-    _state.recorder = recorder
-    try:
+    with _thread_state("recorder", recorder):
         yield
-    finally:
-        _state.recorder = previous
 
 
 fit_and_score = _original_fit_and_score

@@ -1,6 +1,7 @@
 """Fixtures shared by the test modules that run searches on a dask cluster."""
 
 import copy
+import time
 
 import dask
 import pytest
@@ -74,3 +75,20 @@ def random_search():
         random_state=0,
     )
     return search.fit(*load_iris(return_X_y=True))
+
+
+@pytest.fixture
+def wait_for_no_tasks():
+    """``wait(client, timeout=10)``: wait until the scheduler holds no task;
+    returns the number still held (0 unless the timeout passed)."""
+
+    def n_tasks(client):
+        return client.run_on_scheduler(lambda dask_scheduler: len(dask_scheduler.tasks))
+
+    def wait(client, timeout=10):
+        deadline = time.time() + timeout
+        while n_tasks(client) and time.time() < deadline:
+            time.sleep(0.05)
+        return n_tasks(client)
+
+    return wait

@@ -66,17 +66,6 @@ def fake_score(quality, calls):
     return quality * (1 - 0.5**calls)
 
 
-def _n_tasks(client):
-    return client.run_on_scheduler(lambda dask_scheduler: len(dask_scheduler.tasks))
-
-
-def _wait_for_no_tasks(client, timeout=10):
-    deadline = time.time() + timeout
-    while _n_tasks(client) and time.time() < deadline:
-        time.sleep(0.05)
-    return _n_tasks(client)
-
-
 # -- inputs -------------------------------------------------------------------
 
 
@@ -238,13 +227,13 @@ def test_chunked_score_equals_in_memory_score(client):
         (0.999, "leaves 0 training"),
     ],
 )
-def test_validation_split_too_small(client, test_size, match):
+def test_validation_split_too_small(client, test_size, match, wait_for_no_tasks):
     search = IncrementalSearchCV(
         SGDClassifier(), ALPHAS, max_iter=2, decay_rate=None, test_size=test_size
     )
     with pytest.raises(ValueError, match=match):
         search.fit(da.from_array(X, chunks=100), da.from_array(Y, chunks=100))
-    assert _wait_for_no_tasks(client) == 0
+    assert wait_for_no_tasks(client) == 0
 
 
 def test_one_row_block_cannot_be_split(client):
@@ -423,7 +412,7 @@ async def test_cancelling_the_coroutine_cancels_its_tasks(c, s, a, b):
     assert not s.tasks
 
 
-def test_failing_partial_fit_raises_and_cancels(client):
+def test_failing_partial_fit_raises_and_cancels(client, wait_for_no_tasks):
     search = HyperbandSearchCV(
         FakeModel(fail_at=4),
         {"quality": np.linspace(0, 1, 10)},
@@ -434,11 +423,11 @@ def test_failing_partial_fit_raises_and_cancels(client):
     assert "skhpo: raised while training or scoring model" in "".join(
         info.value.__notes__
     )
-    assert _wait_for_no_tasks(client) == 0
+    assert wait_for_no_tasks(client) == 0
     assert not hasattr(search, "best_estimator_")
 
 
-def test_keyboard_interrupt_cancels_submitted_futures(client):
+def test_keyboard_interrupt_cancels_submitted_futures(client, wait_for_no_tasks):
     search = IncrementalSearchCV(
         FakeModel(sleep=0.05),
         {"quality": np.linspace(0, 1, 10)},
@@ -454,7 +443,7 @@ def test_keyboard_interrupt_cancels_submitted_futures(client):
             search.fit(X, Y)
     finally:
         timer.cancel()
-    assert _wait_for_no_tasks(client) == 0
+    assert wait_for_no_tasks(client) == 0
 
 
 def test_without_a_client_a_temporary_cluster_runs_the_search():
@@ -524,9 +513,9 @@ def test_verbose_prints_to_stdout(client, capsys):
     assert logger.level == level and logger.handlers == handlers  # restored
 
 
-def test_futures_are_released_after_fit(client):
+def test_futures_are_released_after_fit(client, wait_for_no_tasks):
     IncrementalSearchCV(
         SGDClassifier(random_state=0), ALPHAS, 3, decay_rate=None, max_iter=3
     ).fit(da.from_array(X, chunks=100), da.from_array(Y, chunks=100), classes=[0, 1])
-    assert _wait_for_no_tasks(client) == 0
+    assert wait_for_no_tasks(client) == 0
     wait([])  # nothing left to wait for

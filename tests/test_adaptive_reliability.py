@@ -68,17 +68,6 @@ def _trace(search):
     )
 
 
-def _n_tasks(client):
-    return client.run_on_scheduler(lambda dask_scheduler: len(dask_scheduler.tasks))
-
-
-def _wait_for_no_tasks(client, timeout=10):
-    deadline = time.time() + timeout
-    while _n_tasks(client) and time.time() < deadline:
-        time.sleep(0.05)
-    return _n_tasks(client)
-
-
 # -- checkpoint / resume ---------------------------------------------------------
 
 
@@ -192,7 +181,7 @@ def test_journal_is_json_lines(client, tmp_path):
 # -- max_time --------------------------------------------------------------------
 
 
-def test_max_time_stops_with_the_finished_results(client):
+def test_max_time_stops_with_the_finished_results(client, wait_for_no_tasks):
     search = IncrementalSearchCV(
         SlowSGD(delay=0.05),
         ALPHAS,
@@ -206,7 +195,7 @@ def test_max_time_stops_with_the_finished_results(client):
     assert 1 <= calls.min() and calls.max() < 1000
     assert search.best_score_ == max(search.cv_results_["test_score"])
     assert isinstance(search.best_estimator_, SlowSGD)
-    assert _wait_for_no_tasks(client) == 0
+    assert wait_for_no_tasks(client) == 0
 
 
 def test_max_time_before_any_score_is_a_clear_error(client):
@@ -218,11 +207,11 @@ def test_max_time_before_any_score_is_a_clear_error(client):
 # -- Ctrl-C ------------------------------------------------------------------------
 
 
-def test_keyboard_interrupt_keeps_the_finished_work(client):
+def test_keyboard_interrupt_keeps_the_finished_work(client, wait_for_no_tasks):
     search = IncrementalSearchCV(
         SlowSGD(delay=0.05), ALPHAS, 4, decay_rate=None, max_iter=500, random_state=0
     )
-    _wait_for_no_tasks(client)  # workers free: the search starts at once
+    wait_for_no_tasks(client)  # workers free: the search starts at once
     previous = signal.getsignal(signal.SIGALRM)
     signal.signal(signal.SIGALRM, lambda *_: os.kill(os.getpid(), signal.SIGINT))
     signal.setitimer(signal.ITIMER_REAL, 3.0)
@@ -234,7 +223,7 @@ def test_keyboard_interrupt_keeps_the_finished_work(client):
         signal.setitimer(signal.ITIMER_REAL, 0)
         signal.signal(signal.SIGALRM, previous)
     assert time.time() - start < 30  # stopped, did not run the 500 calls
-    assert _wait_for_no_tasks(client) == 0
+    assert wait_for_no_tasks(client) == 0
     assert len(search.history_) >= 1
     assert set(search.cv_results_["model_id"]) <= {0, 1, 2, 3}
     assert search.best_params_ in [r["params"] for r in search.history_]

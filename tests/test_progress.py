@@ -251,18 +251,23 @@ def test_adaptive_verbose_shows_partial_fit_calls_against_the_plan(
     assert "[CV] creating 3 models" in out
 
 
-@pytest.mark.parametrize("verbose", [0, 0.0, False])
-def test_adaptive_not_verbose_shows_no_bar(capfd, client, verbose):
-    X, y = _chunked_data()
-    search = IncrementalSearchCV(
+def _small_incremental(**kwargs):
+    """Two SGD models, two partial_fit calls each."""
+    return IncrementalSearchCV(
         SGDClassifier(random_state=0),
         {"alpha": [1e-4, 1e-2]},
         n_initial_parameters=2,
         max_iter=2,
         decay_rate=None,
         random_state=0,
-        verbose=verbose,
+        **kwargs,
     )
+
+
+@pytest.mark.parametrize("verbose", [0, 0.0, False])
+def test_adaptive_not_verbose_shows_no_bar(capfd, client, verbose):
+    X, y = _chunked_data()
+    search = _small_incremental(verbose=verbose)
     with client.as_current():
         search.fit(X, y, classes=[0, 1])
     out, err = capfd.readouterr()
@@ -272,14 +277,7 @@ def test_adaptive_not_verbose_shows_no_bar(capfd, client, verbose):
 
 def test_adaptive_searches_warn_that_callbacks_are_ignored(client):
     X, y = _chunked_data()
-    search = IncrementalSearchCV(
-        SGDClassifier(random_state=0),
-        {"alpha": [1e-4, 1e-2]},
-        n_initial_parameters=2,
-        max_iter=2,
-        decay_rate=None,
-        random_state=0,
-    ).set_callbacks(RecordingCallback())
+    search = _small_incremental().set_callbacks(RecordingCallback())
     with client.as_current():
         with pytest.warns(UserWarning, match="does not call scikit-learn callbacks"):
             search.fit(X, y, classes=[0, 1])

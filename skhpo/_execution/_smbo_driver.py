@@ -129,19 +129,17 @@ def _fit_items(estimator, X, y, folds, fit_kwargs, items):
     """
     done = []
     for parameters, split, candidate_progress in items:
-        train, test = folds[split]
         start = time.perf_counter()
         try:
-            out = fit_and_score(
+            out = _fit_split(
                 clone(estimator),
+                parameters,
                 X,
                 y,
-                train=train,
-                test=test,
-                parameters=parameters,
-                split_progress=(split, len(folds)),
-                candidate_progress=candidate_progress,
-                **fit_kwargs,
+                folds,
+                fit_kwargs,
+                split,
+                candidate_progress,
             )
         except KeyboardInterrupt:
             raise _FitInterrupted(f"{parameters!r}, split {split}") from None
@@ -166,18 +164,18 @@ class _KilledFit(BaseEstimator):
         raise RuntimeError(self.message)
 
 
-def _failed_output(X, y, folds, fit_kwargs, split, candidate_progress, message):
-    """The ``_fit_and_score`` output of a fit that failed with ``message``."""
+def _fit_split(estimator, parameters, X, y, folds, fit_kwargs, split, progress):
+    """scikit-learn's ``_fit_and_score`` of ``estimator`` on fold ``split``."""
     train, test = folds[split]
     return fit_and_score(
-        _KilledFit(message),
+        estimator,
         X,
         y,
         train=train,
         test=test,
-        parameters=None,
+        parameters=parameters,
         split_progress=(split, len(folds)),
-        candidate_progress=candidate_progress,
+        candidate_progress=progress,
         **fit_kwargs,
     )
 
@@ -344,7 +342,8 @@ def run_async_search(
                 f"that ran it ({error}); it may crash its process or exhaust its "
                 "memory."
             )
-            out = _failed_output(X, y, folds, fit_kwargs, split, (cid, n_max), message)
+            failed = _KilledFit(message)  # scored as a fit that raised
+            out = _fit_split(failed, None, X, y, folds, fit_kwargs, split, (cid, n_max))
             finish(cid, split, out)
 
     try:
