@@ -7,6 +7,7 @@ import itertools
 import math
 import numbers
 import os
+import re
 import time
 import warnings
 
@@ -36,6 +37,50 @@ __all__ = ["SMBOSearchCV"]
 
 
 _NON_FINITE = "One or more of the (test|train) scores are non-finite"
+
+# scikit-learn's input validation failing to convert the data to numbers.
+_VALIDATION_FRAME = re.compile(r"sklearn[\\/]utils[\\/]validation\.py")
+_NOT_NUMERIC = re.compile(
+    r"could not convert|dtype='numeric' is not compatible|Complex data not supported"
+    r"|Unable to convert array"
+)
+
+
+def _check_input_accepted(outputs, space):
+    """Raise when every fit of a candidate failed converting the data to numbers.
+
+    Called for the first candidate of a search: when all its fits failed, with
+    the same error, in scikit-learn's input validation because ``X`` or ``y``
+    cannot be converted to numbers (strings given to a numeric estimator), every
+    other candidate would fail the same way. Not checked when the space swaps
+    estimators or pipeline steps, as the next candidate may accept the data.
+    """
+    errors = {output.get("fit_error") for output in outputs}
+    if len(errors) != 1 or None in errors:
+        return
+    (error,) = errors
+    message = error.strip().splitlines()[-1]
+    if not (_VALIDATION_FRAME.search(error) and _NOT_NUMERIC.search(message)):
+        return
+    structural = [
+        v
+        for sub in space.subspaces
+        for dim in sub.values()
+        if dim.is_finite
+        for v in dim.values()
+        if hasattr(v, "fit") or (isinstance(v, str) and v in ("passthrough", "drop"))
+    ]
+    if structural:
+        return
+    raise ValueError(
+        "The estimator cannot use this data: every fit of the first candidate "
+        f"failed in scikit-learn's input validation, before any training, with\n"
+        f"    {message}\n"
+        "This does not depend on the hyperparameters searched, so the search was "
+        "stopped instead of failing every candidate. Pass data the estimator "
+        "accepts: numbers, or strings encoded by a Pipeline step (OneHotEncoder, "
+        "a ColumnTransformer, a text vectorizer)."
+    )
 
 
 def _warn_non_finite(results):
@@ -184,6 +229,8 @@ class _Trials:
             self._best, self._since_best = score, 0
         else:
             self._since_best += 1
+        if len(self.params) == 1:
+            _check_input_accepted(outputs, self.optimizer.space)
 
     def restore(self, evaluate_candidates, cv, *, reask):
         """Tell and replay the candidates of the checkpoint, up to ``n_iter``.

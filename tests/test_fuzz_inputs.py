@@ -15,7 +15,11 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from sklearn.datasets import make_classification
-from sklearn.linear_model import SGDClassifier
+from sklearn.ensemble import HistGradientBoostingClassifier
+from sklearn.exceptions import FitFailedWarning
+from sklearn.linear_model import Ridge, SGDClassifier
+from sklearn.pipeline import Pipeline
+from sklearn.preprocessing import OneHotEncoder
 
 from skhpo import (
     HyperbandSearchCV,
@@ -228,3 +232,62 @@ def test_smbo_refuses_unknown_chunk_sizes_before_any_fit():
 def test_report_counts():
     """Not a check: prints how many bad inputs were tried (see the report)."""
     print(f"bad inputs tried: {TRIED}")
+
+
+# -- data SMBOSearchCV's estimator cannot convert to numbers ------------------------
+
+STRINGS = np.full(X.shape, "a")
+
+
+@pytest.mark.parametrize("execution", ["joblib", "async"])
+@pytest.mark.parametrize(
+    "estimator, X_bad, y_bad",
+    [
+        (SGDClassifier(random_state=0), STRINGS, Y),
+        (Ridge(), X, np.full(Y.shape, "b")),
+    ],
+    ids=["strings in X", "strings in y of a regressor"],
+)
+def test_smbo_stops_at_the_first_candidate_on_non_numeric_data(
+    client, execution, estimator, X_bad, y_bad
+):
+    """Strings are valid input for some estimators (text pipelines, encoders,
+    HistGradientBoosting's categorical features), so they cannot be refused
+    before fitting; the first candidate's input validation decides, and the
+    search stops there with what it finished."""
+    TRIED["fit"] += 1
+    space = {"alpha": Real(1e-4, 1.0, log=True)}
+    search = SMBOSearchCV(estimator, space, n_iter=20, cv=2, execution=execution)
+    match = "cannot use this data(.|\n)*could not convert"
+    with pytest.raises(ValueError, match=match):
+        search.fit(X_bad, y_bad)
+    assert len(search.cv_results_["params"]) <= 2  # the first round, not 20
+    assert np.isnan(search.cv_results_["mean_test_score"]).all()
+
+
+def test_smbo_goes_on_when_the_estimator_takes_strings():
+    categorical = np.where(X > 0, "pos", "neg")
+    search = SMBOSearchCV(
+        HistGradientBoostingClassifier(categorical_features=[0, 1, 2, 3], max_iter=5),
+        {"learning_rate": Real(0.05, 0.5)},
+        n_iter=3,
+        cv=2,
+        random_state=0,
+    )
+    search.fit(categorical, Y)
+    assert np.isfinite(search.cv_results_["mean_test_score"]).all()
+
+
+def test_smbo_goes_on_when_another_step_may_take_the_data():
+    """A space that swaps pipeline steps: the next candidate may accept strings."""
+    categorical = np.where(X > 0, "pos", "neg")
+    pipe = Pipeline([("encode", "passthrough"), ("clf", SGDClassifier(random_state=0))])
+    space = {"encode": ["passthrough", OneHotEncoder()], "clf__alpha": [1e-4, 1e-3]}
+    search = SMBOSearchCV(pipe, space, n_iter=4, cv=2, random_state=0)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", FitFailedWarning)  # the failed candidates
+        warnings.simplefilter("ignore", UserWarning)  # and their NaN scores
+        search.fit(categorical, Y)
+    results = search.cv_results_
+    assert len(results["params"]) == 4
+    assert isinstance(search.best_params_["encode"], OneHotEncoder)
