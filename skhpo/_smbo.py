@@ -12,6 +12,7 @@ import time
 import warnings
 
 import numpy as np
+from sklearn.base import clone
 from sklearn.model_selection._search import BaseSearchCV
 from sklearn.utils import check_random_state
 
@@ -24,6 +25,7 @@ from ._compat import (
     record_fits,
     replay_fits,
 )
+from ._execution._joblib import check_client, dask_backend
 from ._execution._smbo_driver import (
     async_client,
     check_async_client,
@@ -44,6 +46,14 @@ _NOT_NUMERIC = re.compile(
     r"could not convert|dtype='numeric' is not compatible|Complex data not supported"
     r"|Unable to convert array"
 )
+
+
+def _scheduler_address(client):
+    """The scheduler address of a ``distributed.Client`` or a cluster object."""
+    scheduler = getattr(client, "scheduler", None)
+    return getattr(client, "scheduler_address", None) or getattr(
+        scheduler, "address", None
+    )
 
 
 def _check_input_accepted(outputs, space):
@@ -313,13 +323,13 @@ class SMBOSearchCV(BaseSearchCV):
     steers the surrogate away; fit failures are reported in one warning for the
     whole search.
 
-    On a dask cluster (a ``distributed.Client`` is active when ``fit`` is called)
-    the search runs asynchronously by default (``execution="auto"``): each
-    (candidate, split) fit is a task, a candidate is told to the surrogate as soon
-    as its last split finishes and the next one is asked right away, with the
-    candidates still running taken into account, so no worker waits for a round
-    to finish. Fits of milliseconds are grouped into larger tasks. ``cv_results_``,
-    refit and multimetric scoring are the same as in rounds.
+    On a dask cluster (a ``distributed.Client`` is active when ``fit`` is called, or
+    is given as ``client``) the search runs asynchronously by default
+    (``execution="auto"``): each (candidate, split) fit is a task, a candidate is
+    told to the surrogate as soon as its last split finishes and the next one is
+    asked right away, with the candidates still running taken into account, so no
+    worker waits for a round to finish. Fits of milliseconds are grouped into larger
+    tasks. ``cv_results_``, refit and multimetric scoring are the same as in rounds.
 
     Interrupting ``fit`` (Ctrl-C) stops it and cancels the pending fits; the search
     keeps ``cv_results_``, ``best_index_``, ``best_params_`` and ``best_score_`` of
@@ -405,6 +415,22 @@ class SMBOSearchCV(BaseSearchCV):
         written by another search (estimator class or parameters, space,
         scoring, data or folds) is refused with a ValueError; a line torn by a
         crash is dropped with a warning. None keeps no checkpoint.
+    client : None, distributed.Client, str or cluster object, default=None
+        The dask cluster the fits run on:
+
+        - None: the active ``distributed.Client``, if any (see ``execution``);
+        - a synchronous ``distributed.Client``;
+        - a scheduler address such as ``"tcp://10.0.0.1:8786"``, connected to
+          for the duration of ``fit``;
+        - a cluster object: ``LocalCluster``, dask-jobqueue's ``SLURMCluster``,
+          dask-kubernetes' ``KubeCluster`` or any object with a
+          ``scheduler_address``.
+
+        With a client, ``execution="auto"`` means ``"async"`` on it, and
+        ``execution="joblib"`` runs the rounds on it through
+        :func:`skhpo.parallel.dask_backend`. A client or cluster object is
+        shared by :func:`~sklearn.base.clone` (not copied), and pickled as its
+        scheduler's address.
 
     Attributes
     ----------
@@ -463,6 +489,7 @@ class SMBOSearchCV(BaseSearchCV):
         "n_iter_no_change": [Interval(numbers.Integral, 1, None, closed="left"), None],
         "execution": [StrOptions({"auto", "async", "joblib"})],
         "checkpoint": [str, os.PathLike, None],
+        "client": "no_validation",  # checked by fit (it may connect)
     }
 
     def __init__(
@@ -488,7 +515,9 @@ class SMBOSearchCV(BaseSearchCV):
         n_iter_no_change=None,
         execution="auto",
         checkpoint=None,
+        client=None,
     ):
+        self.client = client
         self.max_time = max_time
         self.n_iter_no_change = n_iter_no_change
         self.execution = execution
@@ -534,7 +563,41 @@ class SMBOSearchCV(BaseSearchCV):
         self._validate_params()
         self._space = SearchSpace(self.param_distributions)
         self._space.check_estimator(self.estimator)
-        return super().fit(X, y, **params)
+        with self._on_client():
+            return super().fit(X, y, **params)
+
+    @contextlib.contextmanager
+    def _on_client(self):
+        """Make ``client`` the cluster of the fits (see the ``client`` parameter)."""
+        if self.client is None:
+            yield
+            return
+        client, owned = check_client(self.client, who="SMBOSearchCV")
+        try:
+            if self.execution == "joblib":
+                with dask_backend(client):
+                    yield
+            else:
+                with client.as_current():
+                    yield
+        finally:
+            if owned:
+                client.close()
+
+    def __sklearn_clone__(self):
+        if self.client is None or isinstance(self.client, str):
+            return super().__sklearn_clone__()
+        # A client or cluster object is a connection: the clone shares it.
+        params = self.get_params(deep=False)
+        params = {k: clone(v, safe=False) for k, v in params.items() if k != "client"}
+        return type(self)(**params, client=self.client)
+
+    def __getstate__(self):
+        state = super().__getstate__()
+        if not (self.client is None or isinstance(self.client, str)):
+            # A connection cannot be pickled: keep its scheduler's address.
+            state["client"] = _scheduler_address(self.client)
+        return state
 
     def _new_optimizer(self, random_state):
         return Optimizer(
@@ -591,7 +654,7 @@ class SMBOSearchCV(BaseSearchCV):
         """The dask client of the asynchronous path, None for the joblib one."""
         if self.execution == "joblib":
             return None
-        if self.execution == "async":
+        if self.execution == "async" or self.client is not None:
             return check_async_client()
         return async_client()
 

@@ -228,7 +228,7 @@ def test_without_a_client_a_local_cluster_of_processes_is_started():
 @pytest.mark.parametrize(
     ("kwargs", "error", "match"),
     [
-        ({"client": 8786}, TypeError, "client must be None, a distributed.Client"),
+        ({"client": 8786}, TypeError, "client of dask_backend must be None, a"),
         ({"client": object()}, TypeError, r"got object: <object object"),
         ({"n_workers": 0}, ValueError, "n_workers must be a positive integer"),
         ({"n_workers": 1.5}, ValueError, "n_workers must be a positive integer"),

@@ -5,6 +5,7 @@ processes where a worker is killed) and fits real estimators.
 """
 
 import os
+import pickle
 import signal
 import threading
 import time
@@ -15,9 +16,10 @@ import numpy as np
 import pytest
 from distributed import Client, LocalCluster, get_task_stream
 from distributed.scheduler import KilledWorker
+from distributed.utils_test import gen_cluster
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from sklearn.base import BaseEstimator, ClassifierMixin
+from sklearn.base import BaseEstimator, ClassifierMixin, clone
 from sklearn.datasets import load_iris, make_classification
 from sklearn.exceptions import FitFailedWarning
 from sklearn.linear_model import RidgeClassifier
@@ -339,3 +341,88 @@ def test_a_killed_worker_process_costs_no_candidate():
     assert len(results["params"]) == 8
     assert np.isfinite(results["mean_test_score"]).all()
     assert sorted(results["iter"]) == list(range(8))
+
+
+# -- the cluster given as ``client`` ------------------------------------------------
+
+
+def _transitions(cluster):
+    return cluster.scheduler.transition_counter
+
+
+@pytest.mark.parametrize("how", ["client", "address", "cluster"])
+def test_a_given_client_runs_the_search_on_its_cluster(threads_cluster, how):
+    assert _no_default()  # the search's client is the only one
+    n_clients = len(threads_cluster.scheduler.clients)
+    before = _transitions(threads_cluster)
+    with Client(threads_cluster, set_as_default=False) as given:
+        client = {
+            "client": given,
+            "address": threads_cluster.scheduler_address,
+            "cluster": threads_cluster,
+        }[how]
+        kw = dict(n_iter=6, n_points=2, cv=2, random_state=0)
+        search = SMBOSearchCV(Sleepy(), SPACE, client=client, **kw).fit(X_IRIS, Y_IRIS)
+    assert len(set(search.cv_results_["iter"])) == 6  # asynchronous: one by one
+    assert _transitions(threads_cluster) > before
+    assert search.client is client  # unchanged, as scikit-learn requires
+    # A client created from an address or a cluster is closed by fit.
+    assert len(threads_cluster.scheduler.clients) == n_clients
+
+
+def _no_default():
+    try:
+        Client.current(allow_global=True)
+    except ValueError:
+        return True
+    return False
+
+
+def test_a_given_client_runs_joblib_rounds_on_its_cluster(threads_cluster):
+    before = _transitions(threads_cluster)
+    search = SMBOSearchCV(
+        Sleepy(),
+        SPACE,
+        n_iter=4,
+        n_points=2,
+        cv=2,
+        random_state=0,
+        execution="joblib",
+        client=threads_cluster.scheduler_address,
+    ).fit(X_IRIS, Y_IRIS)
+    assert list(search.cv_results_["iter"]) == [0, 0, 1, 1]
+    assert _transitions(threads_cluster) > before
+
+
+def test_a_given_client_is_shared_by_clone_and_pickled_as_its_address(
+    threads_cluster,
+):
+    with Client(threads_cluster, set_as_default=False) as given:
+        search = SMBOSearchCV(Sleepy(), SPACE, n_iter=2, cv=2, client=given)
+        twin = clone(search)
+        assert twin.client is given and twin.estimator is not search.estimator
+        restored = pickle.loads(pickle.dumps(search))
+    assert restored.client == threads_cluster.scheduler_address
+    restored.fit(X_IRIS, Y_IRIS)  # connects to the address
+    assert len(restored.cv_results_["params"]) == 2
+
+
+@pytest.mark.parametrize(
+    "client, error, match",
+    [
+        (8786, TypeError, "client of SMBOSearchCV must be None, a distributed"),
+        ([], TypeError, r"got list: \[\]"),
+    ],
+)
+def test_a_bad_client_is_refused_before_any_fit(client, error, match):
+    search = SMBOSearchCV(Sleepy(), SPACE, n_iter=2, cv=2, client=client)
+    with pytest.raises(error, match=match):
+        search.fit(X_IRIS, Y_IRIS)
+    assert not hasattr(search, "cv_results_")
+
+
+@gen_cluster(client=True)
+async def test_an_asynchronous_client_is_refused(c, s, a, b):
+    search = SMBOSearchCV(Sleepy(), SPACE, n_iter=2, cv=2, client=c)
+    with pytest.raises(ValueError, match="SMBOSearchCV needs a synchronous"):
+        search.fit(X_IRIS, Y_IRIS)

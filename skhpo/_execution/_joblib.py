@@ -219,13 +219,17 @@ def _worth_scattering(arg):
     )
 
 
-def _check_client(client):
-    """``client`` as a ``(Client, owned)`` pair; ``owned`` ones are closed later."""
+def check_client(client, who="dask_backend"):
+    """``client`` as a ``(Client, owned)`` pair; ``owned`` ones are closed later.
+
+    ``client`` is a synchronous ``distributed.Client``, a scheduler address or a
+    cluster object; ``who`` names the caller in the error messages.
+    """
     if isinstance(client, Client):
         if client.asynchronous:
             raise ValueError(
-                "dask_backend needs a synchronous distributed.Client; got one "
-                "created with asynchronous=True. Pass Client(address) instead."
+                f"{who} needs a synchronous distributed.Client; got one created "
+                "with asynchronous=True. Pass Client(address) instead."
             )
         return client, False
     if isinstance(client, str) or hasattr(client, "scheduler_address"):
@@ -233,9 +237,9 @@ def _check_client(client):
         # dask-jobqueue's SLURMCluster, dask-kubernetes' KubeCluster, ...).
         return Client(client, set_as_default=False), True
     raise TypeError(
-        "client must be None, a distributed.Client, a scheduler address such as "
-        "'tcp://10.0.0.1:8786', or a cluster object such as LocalCluster(); got "
-        f"{type(client).__name__}: {client!r}."
+        f"client of {who} must be None, a distributed.Client, a scheduler address "
+        "such as 'tcp://10.0.0.1:8786', or a cluster object such as "
+        f"LocalCluster(); got {type(client).__name__}: {client!r}."
     )
 
 
@@ -365,7 +369,7 @@ def dask_backend(client=None, *, n_workers=None, wait_for_workers_timeout=10):
                 # DASK_SCHEDULER_ADDRESS, or scheduler-address in dask's config.
                 client = dask.config.get("scheduler-address", None)
         if client is not None:
-            client, owned = _check_client(client)
+            client, owned = check_client(client)
             if owned:
                 stack.enter_context(client)
         else:
