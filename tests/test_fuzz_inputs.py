@@ -231,11 +231,6 @@ def test_smbo_refuses_unknown_chunk_sizes_before_any_fit():
     assert not hasattr(search, "cv_results_")
 
 
-def test_report_counts():
-    """Not a check: prints how many bad inputs were tried (see the report)."""
-    print(f"bad inputs tried: {TRIED}")
-
-
 # -- data SMBOSearchCV's estimator cannot convert to numbers ------------------------
 
 STRINGS = np.full(X.shape, "a")
@@ -293,3 +288,8 @@ def test_smbo_goes_on_when_another_step_may_take_the_data():
     results = search.cv_results_
     assert len(results["params"]) == 4
     assert isinstance(search.best_params_["encode"], OneHotEncoder)
+
+
+def test_report_counts():
+    """Not a check: prints how many bad inputs were tried (see the report)."""
+    print(f"bad inputs tried: {TRIED}")
