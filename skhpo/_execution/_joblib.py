@@ -15,14 +15,14 @@ and what :class:`TunedDaskBackend` does instead:
   keeps one replica, which a worker that needs it again fetches from its peer,
   never from the client.
 - **Task granularity.** joblib's auto-batching grows batches until one lasts 0.2
-  to 1 s, measured from dispatch to completion (time spent waiting in the queue
+  to 2 s, measured from dispatch to completion (time spent waiting in the queue
   included). A grid whose late candidates are slower than its first ones (large
   ``C`` of an SVC) then ends with a few long batches on one worker while the
   others wait. On a loaded machine the waiting time dominates, batches never
   grow, and each fit is one task: the client process, which also runs the
   scheduler of a ``LocalCluster``, spends a core's worth of CPU on
   bookkeeping. The tuned backend times each batch *on its worker* and sizes
-  batches to 0.3-1 s of compute: ten times fewer tasks for fits of tens of
+  batches to 1-3 s of compute: ten times fewer tasks for fits of tens of
   milliseconds, and short stragglers.
 - **Task size.** scikit-learn >= 1.9 passes each fit a callback context
   (``callback_ctx``) and the search itself (``caller``). A context links to its
@@ -74,7 +74,7 @@ def _cpu_count():
 
 
 class TunedDaskBackend(DaskDistributedBackend):
-    """joblib's dask backend with data broadcast once and shorter batches.
+    """joblib's dask backend with data broadcast once and batches timed on workers.
 
     Parameters
     ----------
@@ -85,8 +85,8 @@ class TunedDaskBackend(DaskDistributedBackend):
         (``wait_for_workers_timeout``, ``client.submit`` keywords).
     """
 
-    MIN_IDEAL_BATCH_DURATION = 0.3
-    MAX_IDEAL_BATCH_DURATION = 1.0
+    MIN_IDEAL_BATCH_DURATION = 1.0
+    MAX_IDEAL_BATCH_DURATION = 3.0
 
     def __init__(self, client, **kwargs):
         super().__init__(client=client, **kwargs)
@@ -305,7 +305,7 @@ def dask_backend(client=None, *, n_workers=None, wait_for_workers_timeout=10):
 
     - each large argument (``X``, ``y``, the folds' indices) is sent once to
       every worker, then reused by every task and every later call;
-    - batches of fits are sized to 0.3-1 s of compute, timed on the workers,
+    - batches of fits are sized to 1-3 s of compute, timed on the workers,
       so that neither scheduling overhead nor a few long batches at the end of a
       search dominate;
     - with no client, the cluster it starts has one single-threaded worker
