@@ -756,3 +756,10 @@ def test_schedules_import_only_the_standard_library_numpy_and_themselves():
                 continue
             for name in names:
                 assert name.split(".")[0] in allowed, f"{path.name} imports {name}"
+
+
+def test_inverse_decay_with_a_huge_decay_rate_keeps_the_best_model():
+    """(1 + t) ** 1e300 overflows: no model is left, the best one is kept."""
+    policy = InverseDecayPolicy(decay_rate=1e300, max_iter=10)
+    history = {m: [{"partial_fit_calls": 1, "score": m / 10}] for m in range(4)}
+    assert policy.decide(history).survivors == (3,)

@@ -459,7 +459,10 @@ class InverseDecayPolicy(IncrementalPolicy):
         start = self.n_initial_parameters or replay.n_models
 
         def inverse(time):
-            return int(start / (1 + time) ** self.decay_rate)
+            try:
+                return int(start / (1 + time) ** self.decay_rate)
+            except OverflowError:  # a huge decay_rate: no model is left
+                return 0
 
         first = next(iter(info))
         current = info[first][-1]["partial_fit_calls"] + 1
