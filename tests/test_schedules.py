@@ -763,3 +763,13 @@ def test_inverse_decay_with_a_huge_decay_rate_keeps_the_best_model():
     policy = InverseDecayPolicy(decay_rate=1e300, max_iter=10)
     history = {m: [{"partial_fit_calls": 1, "score": m / 10}] for m in range(4)}
     assert policy.decide(history).survivors == (3,)
+
+
+@pytest.mark.parametrize("decay_rate", [1e-9, 1e-3])
+def test_inverse_decay_with_a_tiny_decay_rate_does_not_hang(decay_rate):
+    """dask-ml steps one call at a time until the count drops: e**1e8 steps
+    for 1e-9. The step is solved for instead."""
+    policy = InverseDecayPolicy(decay_rate=decay_rate, max_iter=10)
+    history = {m: [{"partial_fit_calls": 1, "score": m / 10}] for m in range(4)}
+    calls = policy.additional_calls(history)
+    assert calls and all(n >= 1 for n in calls.values())

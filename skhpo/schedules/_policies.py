@@ -455,6 +455,30 @@ class InverseDecayPolicy(IncrementalPolicy):
         if self.decay_rate == 0:
             super()._check_finite()
 
+    def _next_drop(self, inverse, start, current):
+        """The first time step after ``current`` with fewer models.
+
+        dask-ml steps one call at a time until the count drops, which never ends
+        in practice for a tiny ``decay_rate`` (1e-9: after about e**1e8 calls);
+        the step is solved for instead: ``int(start / (1 + t) ** d) < level``
+        when ``1 + t > (start / level) ** (1 / d)``, then adjusted for rounding.
+        When that is beyond any float, models train ``fits_per_score`` more
+        calls, as with ``decay_rate=0``.
+        """
+        level = inverse(current)
+        try:
+            guess = (start / level) ** (1 / self.decay_rate) - 1
+        except OverflowError:
+            guess = math.inf
+        if guess > 2**52:  # unit steps are below float resolution
+            return current + self.fits_per_score
+        following = max(current + 1, int(guess) - 1)
+        while following - 1 > current and inverse(following - 1) < level:
+            following -= 1
+        while inverse(following) == level:
+            following += 1
+        return following
+
     def _adapt(self, info, replay):
         start = self.n_initial_parameters or replay.n_models
 
@@ -470,12 +494,15 @@ class InverseDecayPolicy(IncrementalPolicy):
             # Fewer than one model left: keep the best and finish.
             [best] = heapq.nlargest(1, info, key=lambda m: info[m][-1]["score"])
             return {best: 0}
-        following = current
-        while inverse(current) == inverse(following) and (
-            (self.decay_rate and not self.patience)
-            or following - current < self.fits_per_score
-        ):
-            following += 1
+        if self.decay_rate and not self.patience:
+            following = self._next_drop(inverse, start, current)
+        else:
+            following = current
+            while (
+                inverse(current) == inverse(following)
+                and following - current < self.fits_per_score
+            ):
+                following += 1
         keep = max(1, inverse(following))
         best = heapq.nlargest(keep, info, key=lambda m: info[m][-1]["score"])
         if len(best) == 1:
