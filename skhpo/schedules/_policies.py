@@ -472,12 +472,13 @@ class InverseDecayPolicy(IncrementalPolicy):
             guess = math.inf
         if guess > 2**52:  # unit steps are below float resolution
             return current + self.fits_per_score
-        following = max(current + 1, int(guess) - 1)
-        while following - 1 > current and inverse(following - 1) < level:
-            following -= 1
-        while inverse(following) == level:
-            following += 1
-        return following
+        first = max(current + 1, int(guess) - 1)
+        while first - 1 > current and inverse(first - 1) < level:
+            first -= 1
+        for following in range(first, first + 1000):  # float rounding
+            if inverse(following) < level:
+                return following
+        return current + self.fits_per_score  # the drop is below float resolution
 
     def _adapt(self, info, replay):
         start = self.n_initial_parameters or replay.n_models
