@@ -584,8 +584,12 @@ class SMBOSearchCV(BaseSearchCV):
             if owned:
                 client.close()
 
+    def _client_is_connection(self):
+        """Whether ``client`` is a Client or cluster object (not None or an address)."""
+        return not (self.client is None or isinstance(self.client, str))
+
     def __sklearn_clone__(self):
-        if self.client is None or isinstance(self.client, str):
+        if not self._client_is_connection():
             return super().__sklearn_clone__()
         # A client or cluster object is a connection: the clone shares it.
         params = self.get_params(deep=False)
@@ -594,7 +598,7 @@ class SMBOSearchCV(BaseSearchCV):
 
     def __getstate__(self):
         state = super().__getstate__()
-        if not (self.client is None or isinstance(self.client, str)):
+        if self._client_is_connection():
             # A connection cannot be pickled: keep its scheduler's address.
             state["client"] = _scheduler_address(self.client)
         return state

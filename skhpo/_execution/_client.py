@@ -62,11 +62,11 @@ def active_client():
 
 
 @contextlib.contextmanager
-def _temporary_client():
+def lean_local_client(**cluster_kwargs):
+    """A client of a new ``LocalCluster(**cluster_kwargs)`` started with
+    `LEAN_CLUSTER_CONFIG`; both are closed on exit."""
     with dask.config.set(LEAN_CLUSTER_CONFIG):  # read when the cluster starts
-        cluster = LocalCluster(
-            processes=False, dashboard_address=None, silence_logs=logging.ERROR
-        )
+        cluster = LocalCluster(silence_logs=logging.ERROR, **cluster_kwargs)
     with cluster, Client(cluster, set_as_default=False) as client:
         yield client
 
@@ -79,7 +79,7 @@ def run_on_client(coroutine_function, *args, **kwargs):
     """
     client = active_client()
     if client is None:
-        with _temporary_client() as client:
+        with lean_local_client(processes=False, dashboard_address=None) as client:
             return _sync(client, coroutine_function, *args, **kwargs)
     if client.asynchronous:
         return coroutine_function(client, *args, **kwargs)

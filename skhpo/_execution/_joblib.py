@@ -46,18 +46,17 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import copy
-import logging
 import numbers
 import os
 import time
 
 import dask
 from dask.sizeof import sizeof
-from distributed import Client, LocalCluster
+from distributed import Client
 from joblib import parallel_config
 from joblib._dask import DaskDistributedBackend
 
-from ._client import LEAN_CLUSTER_CONFIG
+from ._client import lean_local_client
 
 __all__ = ["TunedDaskBackend", "dask_backend"]
 
@@ -277,21 +276,6 @@ def _current_client():
 
 
 @contextlib.contextmanager
-def _local_client(n_workers):
-    """A LocalCluster of single-threaded worker processes, one per core."""
-    with dask.config.set(LEAN_CLUSTER_CONFIG):  # read when the cluster starts
-        cluster = LocalCluster(
-            n_workers=n_workers,
-            threads_per_worker=1,
-            processes=True,
-            dashboard_address=":0",
-            silence_logs=logging.ERROR,
-        )
-    with cluster, Client(cluster, set_as_default=False) as client:
-        yield client
-
-
-@contextlib.contextmanager
 def dask_backend(client=None, *, n_workers=None, wait_for_workers_timeout=10):
     """Run joblib-parallel searches on dask, tuned for many short fits.
 
@@ -374,7 +358,15 @@ def dask_backend(client=None, *, n_workers=None, wait_for_workers_timeout=10):
                 stack.enter_context(client)
         else:
             n_workers = _cpu_count() if n_workers is None else n_workers
-            client = stack.enter_context(_local_client(n_workers))
+            # Single-threaded worker processes, one per core by default.
+            client = stack.enter_context(
+                lean_local_client(
+                    n_workers=n_workers,
+                    threads_per_worker=1,
+                    processes=True,
+                    dashboard_address=":0",
+                )
+            )
         backend = TunedDaskBackend(
             client, wait_for_workers_timeout=wait_for_workers_timeout
         )

@@ -225,7 +225,13 @@ def run_async_search(
     """
     n_splits = len(folds)
     n_threads = max(sum(client.nthreads().values()), 1)
-    data = client.scatter([X, y, folds, fit_kwargs], broadcast=True, hash=False)
+
+    def send(**kwargs):
+        return client.scatter(
+            [X, y, folds, fit_kwargs], broadcast=True, hash=False, **kwargs
+        )
+
+    data = send()
     n_rescatters = 0
     queue = collections.deque()  # (candidate id, split) not submitted yet
     suspects = collections.deque()  # fits of a task that killed its workers
@@ -312,12 +318,7 @@ def run_async_search(
         if client.status != "running" or n_rescatters >= _MAX_RESCATTERS:
             raise lost
         try:
-            data = client.scatter(
-                [X, y, folds, fit_kwargs],
-                broadcast=True,
-                hash=False,
-                timeout=_RESCATTER_TIMEOUT,
-            )
+            data = send(timeout=_RESCATTER_TIMEOUT)
         except Exception as exc:
             raise lost from exc
         n_rescatters += 1
