@@ -658,6 +658,29 @@ def test_target_transforms_keep_the_order(name):
     assert np.all(np.isfinite(transform(np.full(4, 7.0))))
 
 
+@pytest.mark.parametrize(
+    "scores, plateau",
+    [
+        ([-1.0, -2.0, -1.0, -3.0, -1.0], True),  # three points tie at the best
+        ([-1.0, -2.0, -1.0, -3.0, -1.5], False),  # two ties are not a plateau
+        ([-2.0, -2.0, -2.0, -1.0, -3.0], False),  # ties below the best do not count
+        ([-1.0, -1.0, -1.0, np.nan, np.nan], True),  # failures do not count
+    ],
+)
+def test_gp_looks_beyond_a_plateau_of_tied_best_losses(scores, plateau):
+    opt = Optimizer({"x": Real(0, 1)}, "gp", n_initial_points=2, random_state=0)
+    opt.tell([{"x": x} for x in (0.1, 0.3, 0.5, 0.7, 0.9)], scores)
+    _, y, incumbent = opt._training_data()
+    finite = np.isfinite(scores)
+    margin = 0.3 * (y[finite].std() or 1.0) if plateau else 0.0
+    assert incumbent == pytest.approx(y[finite].min() - margin)
+    # The forest and TPE are unchanged.
+    opt = Optimizer({"x": Real(0, 1)}, "rf", n_initial_points=2, random_state=0)
+    opt.tell([{"x": x} for x in (0.1, 0.3, 0.5, 0.7, 0.9)], scores)
+    _, y, incumbent = opt._training_data()
+    assert incumbent == y[finite].min()
+
+
 # -- convergence ------------------------------------------------------------------
 
 

