@@ -17,7 +17,7 @@ ROOT = pathlib.Path(__file__).resolve().parents[1]
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
-from benchmarks import bench_ask_overhead, bench_smbo  # noqa: E402
+from benchmarks import bench_ask_overhead, bench_grid_dask, bench_smbo  # noqa: E402
 from benchmarks._optimizers import PEERS, SKHPO, available  # noqa: E402
 from benchmarks._problems import PROBLEMS, QUICK, SUITE, TINY  # noqa: E402
 
@@ -194,3 +194,11 @@ def test_missing_reference_is_an_error():
     runs = HAND_MADE[HAND_MADE["optimizer"] != REF]
     with pytest.raises(ValueError, match="No 'reference-random' row for problem"):
         bench_smbo.normalize(runs)
+
+
+def test_grid_benchmark_compares_loky_and_dask_round_by_round():
+    times = [("loky", 10.0), ("skhpo-dask", 8.0), ("sequential", 20.0)]
+    times += [("loky", 9.0), ("skhpo-dask", 12.0), ("sequential", 19.0)]
+    runs = [{"config": config, "fit_s": seconds} for config, seconds in times]
+    ratios = bench_grid_dask.paired_ratios(runs, "loky", "skhpo-dask")
+    assert ratios.tolist() == [1.25, 0.75]
