@@ -674,7 +674,7 @@ def test_gp_looks_beyond_a_plateau_of_tied_best_losses(scores, plateau):
     finite = np.isfinite(scores)
     margin = 0.3 * (y[finite].std() or 1.0) if plateau else 0.0
     assert incumbent == pytest.approx(y[finite].min() - margin)
-    # The forest and TPE are unchanged.
+    # The forest does not use the rule.
     opt = Optimizer({"x": Real(0, 1)}, "rf", n_initial_points=2, random_state=0)
     opt.tell([{"x": x} for x in (0.1, 0.3, 0.5, 0.7, 0.9)], scores)
     _, y, incumbent = opt._training_data()

@@ -177,8 +177,8 @@ class Optimizer:
     from 0.3 standard deviations (of its transformed losses) below the best loss,
     which sends the search beyond the plateau. On the 18-problem benchmark of
     ``benchmarks/bench_smbo.py`` (50 evaluations, seeds 10-19, chosen on seeds
-    0-9) this raised the GP's mean normalized score by 0.5 points; it made no
-    difference to the forest, which does not use it.
+    0-9) this raised the GP's mean normalized score by 0.5 points. The forest,
+    for which the same rule made no difference, does not use it.
 
     **Duplicates and finite spaces.** :meth:`ask` never returns a point that was
     told or is pending, nor twice the same point in a batch. When every point of
