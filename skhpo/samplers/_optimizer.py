@@ -507,15 +507,15 @@ class Optimizer:
         worst, best = losses[finite].max(), losses[finite].min()
         span = worst - best if worst > best else max(abs(worst), 1.0)
         y = np.where(finite, losses, worst + 0.1 * span)
-        transform = getattr(self._model, "_target_transform", None)
-        # Distinct points at exactly the best loss: a plateau (different
+        # Told points at exactly the best loss make a plateau (different
         # parameters, one model, e.g. trees pruned to the same stump).
-        n_tied = np.count_nonzero(losses[finite] == best)
+        margin = getattr(self._model, "_plateau_margin", 0.0)
+        plateau = margin and np.count_nonzero(losses[finite] == best) >= _PLATEAU_TIES
+        transform = getattr(self._model, "_target_transform", None)
         if transform is not None:
             y = _TRANSFORMS[transform](y)
             best = y[finite].min()
-        margin = getattr(self._model, "_plateau_margin", 0.0)
-        if margin and n_tied >= _PLATEAU_TIES:
+        if plateau:
             # More points on the plateau cannot improve on it: ask for more.
             best -= margin * (y[finite].std() or 1.0)
         return self._U, y, best
