@@ -157,6 +157,47 @@ def test_a_context_that_cannot_be_trimmed_is_sent_whole():
     assert _light(item) is item
 
 
+def _warns_from(module):
+    """The messages of a DeprecationWarning raised as if from ``module``."""
+    with warnings.catch_warnings(record=True) as records:
+        warnings.warn_explicit("old", DeprecationWarning, "script.py", 1, module)
+    return [str(r.message) for r in records]
+
+
+def test_warning_filters_naming_main_are_rewritten_with_the_same_meaning():
+    from sklearn.utils.parallel import delayed
+
+    from skhpo._execution._joblib import _light
+
+    # Python's defaults: DeprecationWarnings shown in __main__, ignored elsewhere.
+    filters = [
+        ("default", None, DeprecationWarning, "__main__", 0),
+        ("ignore", None, DeprecationWarning, None, 0),
+    ]
+    config, items = {"assume_finite": False}, []
+    for module in ["__main__", "other"]:
+        func, args, kwargs = delayed(_warns_from)(module)
+        items.append(
+            (func.with_config_and_warning_filters(config, filters), args, kwargs)
+        )
+    # distributed pickles a task again, with cloudpickle, when it spells __main__.
+    assert b"__main__" in pickle.dumps([f.warning_filters for f, _, _ in items])
+    light = [_light(item) for item in items]
+    assert b"__main__" not in pickle.dumps([f.warning_filters for f, _, _ in light])
+    # One list for every call (pickled once per batch); the originals unchanged.
+    assert light[0][0].warning_filters is light[1][0].warning_filters
+    assert items[0][0].warning_filters is filters
+    assert filters[0][3] == "__main__"
+    # The worker applies them as before: shown in __main__, ignored elsewhere.
+    with warnings.catch_warnings():
+        assert [f(*a, **k) for f, a, k in light] == [["old"], []]
+        assert [f(*a, **k) for f, a, k in items] == [["old"], []]
+    # Calls without __main__ filters are left alone.
+    other = delayed(len)([1])
+    other[0].with_config_and_warning_filters(config, filters[1:])
+    assert _light(other)[0] is other[0]
+
+
 def test_sklearn_progress_bar_under_dask_backend(client, sequential_results):
     callback = pytest.importorskip("sklearn.callback")
     pytest.importorskip("rich")

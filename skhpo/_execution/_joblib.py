@@ -35,6 +35,13 @@ and what :class:`TunedDaskBackend` does instead:
   context whose ancestors hold only the path down to it (what callbacks read:
   names, ids, ``max_subtasks``), and a shallow copy of the search pointing at
   that copy.
+- **Pickling twice.** Each call also carries the caller's warning filters, and
+  Python's default filters name the module ``__main__``. distributed takes
+  ``__main__`` in a task's pickle for an object of the user's script and
+  pickles the task again with cloudpickle: 1.3 ms per task instead of 0.5 ms on
+  that grid (0.07 s of the client's 1.5 s of CPU: small, but paid by every task
+  of every search). The tuned backend spells that module pattern
+  ``__main_[_]``, which matches the same modules.
 - **BLAS threads.** Workers started by a nanny (``processes=True``, the default)
   already run with ``OMP_NUM_THREADS=1`` (dask's ``pre-spawn-environ``); the
   clusters :func:`dask_backend` starts use one thread per worker and one worker
@@ -200,11 +207,52 @@ def _without_sibling_contexts(item):
     return func, args, kwargs
 
 
+# The module pattern of Python's default filter ``default::DeprecationWarning:
+# __main__``, and one that matches the same modules without spelling the name.
+_MAIN, _MAIN_PATTERN = "__main__", "__main_[_]"
+# The last filters seen and their rewritten list (None: nothing to rewrite).
+_rewritten_filters = [None, None]
+
+
+def _without_main_filter(func):
+    """``func`` with warning filters that do not spell ``"__main__"``.
+
+    scikit-learn's ``delayed`` ships the caller's warning filters with every call
+    (``_FuncWrapper.warning_filters``), and Python's defaults name the module
+    ``__main__``. distributed pickles each task with ``pickle`` and, when the
+    bytes contain ``__main__`` (the sign of an object defined in the user's
+    script), pickles it again with the slower cloudpickle. The worker compiles
+    each module pattern as a regular expression (``warnings.filterwarnings``),
+    so ``"__main_[_]"`` matches the same modules. Returns a copy; ``func`` is
+    not modified.
+    """
+    filters = getattr(func, "warning_filters", None)
+    if not isinstance(filters, list):
+        return func
+    key = tuple(filters)
+    if _rewritten_filters[0] != key:
+        # One list for all the calls of a batch, so it is pickled once.
+        rewritten = [
+            (*f[:3], _MAIN_PATTERN, *f[4:]) if len(f) == 5 and f[3] == _MAIN else f
+            for f in filters
+        ]
+        _rewritten_filters[:] = key, (rewritten if rewritten != filters else None)
+    if _rewritten_filters[1] is None:
+        return func
+    func = copy.copy(func)
+    func.warning_filters = _rewritten_filters[1]
+    return func
+
+
 def _light(item):
-    """``_without_sibling_contexts(item)``, or ``item`` should that fail (an
-    error raised on the event loop would leave joblib waiting forever)."""
+    """``item`` with its own callback context only
+    (:func:`_without_sibling_contexts`) and warning filters that let it be
+    pickled once (:func:`_without_main_filter`); ``item`` itself should that
+    fail (an error raised on the event loop would leave joblib waiting forever).
+    """
     try:
-        return _without_sibling_contexts(item)
+        func, args, kwargs = _without_sibling_contexts(item)
+        return _without_main_filter(func), args, kwargs
     except Exception:
         return item
 
