@@ -32,10 +32,10 @@ class RandomForest:
     ``benchmarks/bench_smbo.py`` (50 evaluations, seeds 0-9) they scored 1.3
     points above 32 extremely randomized trees (``kind="extra"``, the previous
     default, whose smooth average kept sampling plateaus of equal losses), 0.9
-    above leaves of three points and 1.0 above that with ``max_features=5/6``
-    (SMAC's algorithm-configuration setting). The :class:`Optimizer`
-    fits the forest on normal scores of the ranks of the losses, so that
-    outliers (diverged fits, imputed failures) do not dominate.
+    above the same forest with leaves of three points, and 1.0 above leaves of
+    three with ``max_features=5/6`` (SMAC's algorithm-configuration setting).
+    The :class:`Optimizer` fits the forest on normal scores of the ranks of the
+    losses, so that outliers (diverged fits, imputed failures) do not dominate.
 
     Parameters
     ----------
