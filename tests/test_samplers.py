@@ -681,6 +681,26 @@ def test_gp_looks_beyond_a_plateau_of_tied_best_losses(scores, plateau):
     assert incumbent == y[finite].min()
 
 
+def _forest_asks_after_plateau(ties, seed):
+    """Where the forest asks after points in [0.8, 1] (loss 0 if ``ties``, else
+    slightly different losses near 0) and worse points below 0.8."""
+    opt = Optimizer({"x": Real(0, 1)}, "rf", n_initial_points=2, random_state=seed)
+    worse = [0.05, 0.2, 0.35, 0.5, 0.65]
+    plateau = [0.8, 0.85, 0.9, 0.95, 1.0]
+    flat = [0.0] * 5 if ties else [-0.001 * i for i in range(5)]
+    opt.tell([{"x": x} for x in worse + plateau], [-1.0] * 5 + flat)
+    return opt.ask()[0]["x"]
+
+
+def test_forest_leaves_a_plateau_it_keeps_sampling():
+    # Three of the last five told losses tie at the best: a random point next.
+    xs = [_forest_asks_after_plateau(True, seed) for seed in range(20)]
+    assert np.mean(np.array(xs) < 0.7) >= 0.5
+    # A slope near the best instead: the forest stays near it.
+    xs = [_forest_asks_after_plateau(False, seed) for seed in range(20)]
+    assert np.mean(np.array(xs) < 0.7) <= 0.1
+
+
 # -- convergence ------------------------------------------------------------------
 
 

@@ -72,6 +72,8 @@ class RandomForest:
 
     # Tells the Optimizer to fit on rank-transformed losses.
     _target_transform = "rank"
+    # Tells the Optimizer to propose a random point while it samples a plateau.
+    _escape_plateaus = True
 
     def __init__(
         self,

@@ -29,6 +29,9 @@ _N_SEEDS = 5
 _EXHAUSTIVE_LIMIT = 4096
 # Told points tied at the best loss that make a plateau (see Optimizer's Notes).
 _PLATEAU_TIES = 3
+# The forest proposes a random point when this many of the last told losses
+# (_RECENT) tie at the best: it is sampling a plateau (see Optimizer's Notes).
+_RECENT, _RECENT_TIES = 5, 3
 
 
 def _rank_transform(y):
@@ -178,7 +181,12 @@ class Optimizer:
     which sends the search beyond the plateau. On the 18-problem benchmark of
     ``benchmarks/bench_smbo.py`` (50 evaluations, seeds 10-19, chosen on seeds
     0-9) this raised the GP's mean normalized score by 0.5 points. The forest,
-    for which the same rule made no difference, does not use it.
+    for which the same rule made no difference, is certain instead that the
+    plateau's region is the best one and keeps sampling it: when three of the
+    last five told losses tie exactly at the best, its next point is drawn at
+    random. On DT-diabetes-mse that cut the runs stuck on the stump plateau from
+    7 to 2 of 30; over the 18 problems, +0.5 (seeds 0-9) and +0.1 (seeds 10-19)
+    points.
 
     **Duplicates and finite spaces.** :meth:`ask` never returns a point that was
     told or is pending, nor twice the same point in a batch. When every point of
@@ -472,7 +480,15 @@ class Optimizer:
             return self._first_unseen(self._layout.sample(16, self._rng), None)
         if isinstance(self._model, TreeParzenEstimator):
             return self._propose_tpe()
+        if getattr(self._model, "_escape_plateaus", False) and self._on_plateau():
+            return self._first_unseen(self._layout.sample(16, self._rng), None)
         return self._propose_model()
+
+    def _on_plateau(self):
+        """Whether most of the last told losses tie exactly at the best one."""
+        losses = -self._scores
+        best = losses[np.isfinite(losses)].min()
+        return np.count_nonzero(losses[-_RECENT:] == best) >= _RECENT_TIES
 
     def _next_design_point(self):
         """The next unseen point of the initial design, a Latin hypercube of
