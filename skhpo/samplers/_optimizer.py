@@ -476,12 +476,15 @@ class Optimizer:
             u = self._next_design_point()
             if u is not None:
                 return u
-        if self._model is None or n_seen < self.n_initial_points or finite.sum() < 2:
+        if (
+            self._model is None
+            or n_seen < self.n_initial_points
+            or finite.sum() < 2
+            or (getattr(self._model, "_escape_plateaus", False) and self._on_plateau())
+        ):
             return self._first_unseen(self._layout.sample(16, self._rng), None)
         if isinstance(self._model, TreeParzenEstimator):
             return self._propose_tpe()
-        if getattr(self._model, "_escape_plateaus", False) and self._on_plateau():
-            return self._first_unseen(self._layout.sample(16, self._rng), None)
         return self._propose_model()
 
     def _on_plateau(self):
