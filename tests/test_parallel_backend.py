@@ -147,14 +147,14 @@ def test_each_fit_carries_its_context_path_not_the_whole_tree(n_siblings):
 
 
 def test_a_context_that_cannot_be_trimmed_is_sent_whole():
-    from skhpo._execution._joblib import _light
+    from skhpo._execution._joblib import _light_batch
 
     class Odd:  # looks like a context, but its parent has no task_id
         parent = object()
         _children_map = {}
 
     item = (len, (), {"callback_ctx": Odd()})
-    assert _light(item) is item
+    assert _light_batch([item])[0] is item
 
 
 def _warns_from(module):
@@ -167,7 +167,7 @@ def _warns_from(module):
 def test_warning_filters_naming_main_are_rewritten_with_the_same_meaning():
     from sklearn.utils.parallel import delayed
 
-    from skhpo._execution._joblib import _light
+    from skhpo._execution._joblib import _light_batch
 
     # Python's defaults: DeprecationWarnings shown in __main__, ignored elsewhere.
     filters = [
@@ -182,7 +182,7 @@ def test_warning_filters_naming_main_are_rewritten_with_the_same_meaning():
         )
     # distributed pickles a task again, with cloudpickle, when it spells __main__.
     assert b"__main__" in pickle.dumps([f.warning_filters for f, _, _ in items])
-    light = [_light(item) for item in items]
+    light = _light_batch(items)
     assert b"__main__" not in pickle.dumps([f.warning_filters for f, _, _ in light])
     # One list for every call (pickled once per batch); the originals unchanged.
     assert light[0][0].warning_filters is light[1][0].warning_filters
@@ -195,7 +195,7 @@ def test_warning_filters_naming_main_are_rewritten_with_the_same_meaning():
     # Calls without __main__ filters are left alone.
     other = delayed(len)([1])
     other[0].with_config_and_warning_filters(config, filters[1:])
-    assert _light(other)[0] is other[0]
+    assert _light_batch([other])[0][0] is other[0]
 
 
 def test_sklearn_progress_bar_under_dask_backend(client, sequential_results):

@@ -106,7 +106,7 @@ class TunedDaskBackend(DaskDistributedBackend):
         # Runs on the client's event loop, like every submission of joblib's
         # backend (a blocking call here or in ``submit`` would deadlock with
         # joblib's lock). Concurrent submissions share one scatter per argument.
-        func.items = [_light(item) for item in func.items]
+        func.items = _light_batch(func.items)
         for _, args, kwargs in func.items:
             for arg in (*args, *kwargs.values()):
                 if id(arg) in self.data_futures or not _worth_scattering(arg):
@@ -210,11 +210,9 @@ def _without_sibling_contexts(item):
 # The module pattern of Python's default filter ``default::DeprecationWarning:
 # __main__``, and one that matches the same modules without spelling the name.
 _MAIN, _MAIN_PATTERN = "__main__", "__main_[_]"
-# The last filters seen and their rewritten list (None: nothing to rewrite).
-_rewritten_filters = [None, None]
 
 
-def _without_main_filter(func):
+def _without_main_filter(func, rewritten):
     """``func`` with warning filters that do not spell ``"__main__"``.
 
     scikit-learn's ``delayed`` ships the caller's warning filters with every call
@@ -224,27 +222,27 @@ def _without_main_filter(func):
     script), pickles it again with the slower cloudpickle. The worker compiles
     each module pattern as a regular expression (``warnings.filterwarnings``),
     so ``"__main_[_]"`` matches the same modules. Returns a copy; ``func`` is
-    not modified.
+    not modified. ``rewritten`` maps ``id(filters)`` to their rewritten list
+    (None: nothing to rewrite), so that the calls of a batch share one list,
+    pickled once.
     """
     filters = getattr(func, "warning_filters", None)
     if not isinstance(filters, list):
         return func
-    key = tuple(filters)
-    if _rewritten_filters[0] != key:
-        # One list for all the calls of a batch, so it is pickled once.
-        rewritten = [
+    if id(filters) not in rewritten:
+        new = [
             (*f[:3], _MAIN_PATTERN, *f[4:]) if len(f) == 5 and f[3] == _MAIN else f
             for f in filters
         ]
-        _rewritten_filters[:] = key, (rewritten if rewritten != filters else None)
-    if _rewritten_filters[1] is None:
+        rewritten[id(filters)] = new if new != filters else None
+    if rewritten[id(filters)] is None:
         return func
     func = copy.copy(func)
-    func.warning_filters = _rewritten_filters[1]
+    func.warning_filters = rewritten[id(filters)]
     return func
 
 
-def _light(item):
+def _light(item, rewritten):
     """``item`` with its own callback context only
     (:func:`_without_sibling_contexts`) and warning filters that let it be
     pickled once (:func:`_without_main_filter`); ``item`` itself should that
@@ -252,9 +250,15 @@ def _light(item):
     """
     try:
         func, args, kwargs = _without_sibling_contexts(item)
-        return _without_main_filter(func), args, kwargs
+        return _without_main_filter(func, rewritten), args, kwargs
     except Exception:
         return item
+
+
+def _light_batch(items):
+    """:func:`_light` of each call of a joblib batch."""
+    rewritten = {}
+    return [_light(item, rewritten) for item in items]
 
 
 def _worth_scattering(arg):
