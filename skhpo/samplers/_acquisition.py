@@ -23,6 +23,7 @@ __all__ = [
 
 _SQRT_HALF_PI = math.sqrt(math.pi / 2)
 _LOG_SQRT_2PI = 0.5 * math.log(2 * math.pi)
+_LOG2 = math.log(2)
 
 
 def _z(mean, std, incumbent, xi):
@@ -149,14 +150,42 @@ def lower_confidence_bound(mean, std, incumbent=None, kappa=1.96):
     return np.asarray(mean, dtype=float) - kappa * np.asarray(std, dtype=float)
 
 
-def utility(name, mean, std, incumbent):
+def log_expected_improvement_of_exp(mean, std, incumbent):
+    """Logarithm of the expected improvement of ``exp(f)`` over ``exp(incumbent)``.
+
+    For a surrogate of log losses (``f ~ N(mean, std**2)``, so the loss is
+    log-normal), the improvement of the loss itself:
+    ``EI = exp(incumbent) * Phi(v) - exp(mean + std**2 / 2) * Phi(v - std)`` with
+    ``v = (incumbent - mean) / std`` (SMAC's ``EI(log=True)``), computed as
+    ``incumbent + log Phi(v) + log(1 - exp(b - log Phi(v)))`` with ``b`` the log
+    of the second term over ``exp(incumbent)``. ``std`` must be positive; -inf
+    where the improvement underflows.
+    """
+    mean = np.asarray(mean, dtype=float)
+    std = np.asarray(std, dtype=float)
+    v = (incumbent - mean) / std
+    a = log_ndtr(v)
+    b = mean - incumbent + 0.5 * std**2 + log_ndtr(v - std)
+    with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
+        # log(1 - exp(d)) for d = b - a < 0, accurate at both ends.
+        d = np.minimum(b - a, 0.0)
+        log1mexp = np.where(d > -_LOG2, np.log(-np.expm1(d)), np.log1p(-np.exp(d)))
+        out = incumbent + a + log1mexp
+    return np.where(np.isnan(out), -np.inf, out)
+
+
+def utility(name, mean, std, incumbent, log_losses=False):
     """The acquisition ``name`` as a score to maximize, finite where possible.
 
     EI and PI are ranked by their logarithm so that candidates keep an order where
-    the functions themselves underflow to 0.
+    the functions themselves underflow to 0. ``log_losses``: the surrogate
+    predicts log losses, and EI is that of the losses themselves
+    (:func:`log_expected_improvement_of_exp`).
     """
     std = np.maximum(std, 1e-12)
     if name == "ei":
+        if log_losses:
+            return log_expected_improvement_of_exp(mean, std, incumbent)
         return log_expected_improvement(mean, std, incumbent)
     if name == "pi":
         return log_ndtr((incumbent - np.asarray(mean)) / std)
