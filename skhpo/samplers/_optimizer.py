@@ -34,9 +34,10 @@ _RECENT, _RECENT_TIES = 5, 3
 
 def _log_transform(y):
     """SMAC's log scaling: ``log((y - floor) / (max - floor))``, whose floor lies
-    below the minimum by the distance from the minimum to the 5th percentile
-    (plus 1e-10 of the range, where they coincide). The differences among the
-    best losses are stretched, the tail of bad ones compressed."""
+    below the minimum by the distance from the minimum to the 5th percentile,
+    plus 1e-10 of the range (the floor stays below the minimum where the two
+    coincide). The differences among the best losses are stretched, the tail of
+    bad ones compressed."""
     low, high = y.min(), y.max()
     if not high > low:
         return np.zeros_like(y)
