@@ -500,10 +500,9 @@ class Optimizer:
         return self._propose_model()
 
     def _on_plateau(self):
-        """Whether most of the last told losses tie exactly at the best one."""
-        losses = -self._scores
-        best = losses[np.isfinite(losses)].min()
-        return np.count_nonzero(losses[-_RECENT:] == best) >= _RECENT_TIES
+        """Whether most of the last told scores tie exactly at the best one."""
+        recent = self._scores[-_RECENT:]
+        return np.count_nonzero(recent == self.best_score) >= _RECENT_TIES
 
     def _next_design_point(self):
         """The next unseen point of the initial design, a Latin hypercube of
