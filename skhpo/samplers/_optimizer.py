@@ -262,6 +262,9 @@ class Optimizer:
         self._U = np.empty((0, self._layout.n_columns))
         self._scores = np.empty(0)
         self._told_keys = set()
+        # Encoded points whose parameters are those of a point already seen (two
+        # sub-spaces sharing parameters): never proposed.
+        self._merged_keys = set()
         self._pending = {}  # key -> (params, encoded row)
         self._version = 0  # bumped by every tell
         self._fitted_version = None
@@ -470,10 +473,12 @@ class Optimizer:
             params = self.space.decode(u)
             row = self.space.encode(params)
             key = self._layout.keys(row)[0]
-            if key in self._pending or key in self._told_keys:
-                u = self._fallback(scorer=None)  # decoding merged two points
+            while self._is_seen(key):
+                # Decoding merged u with a point already seen.
+                self._merged_keys.add(self._layout.keys(u[None])[0])
+                u = self._fallback(scorer=None)
                 if u is None:
-                    break
+                    return batch
                 params = self.space.decode(u)
                 row = self.space.encode(params)
                 key = self._layout.keys(row)[0]
@@ -591,7 +596,9 @@ class Optimizer:
     # -- de-duplication ------------------------------------------------------------
 
     def _is_seen(self, key):
-        return key in self._told_keys or key in self._pending
+        return (
+            key in self._told_keys or key in self._pending or key in self._merged_keys
+        )
 
     def _first_unseen(self, candidates, scorer):
         """The first candidate never told nor pending, else the best unseen point
