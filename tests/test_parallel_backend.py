@@ -110,6 +110,26 @@ def test_large_arguments_are_sent_once_per_context(client):
     assert set(first) == {id(X_big), id(y_big)} | {id(train) for train, _ in folds}
 
 
+def test_each_call_starts_from_one_fit_per_batch(client):
+    """The batch size one call grew to does not carry over to the next call
+    (a second search would start with batches sized for the first one's end)."""
+    with dask_backend(client):
+        backend, _ = joblib.parallel.get_active_backend()
+        submit, calls = backend.submit, []
+
+        def spy(batch, *args, **kwargs):
+            calls[-1].append(len(batch))
+            return submit(batch, *args, **kwargs)
+
+        backend.submit = spy
+        for _ in range(2):
+            calls.append([])
+            joblib.Parallel()(joblib.delayed(abs)(-i) for i in range(2000))
+    first, second = calls
+    assert max(first) > 8  # quick calls: the batches grew
+    assert first[0] == second[0] == 1
+
+
 @pytest.mark.parametrize("n_siblings", [3, 300])
 def test_each_fit_carries_its_context_path_not_the_whole_tree(n_siblings):
     """scikit-learn >= 1.9 links a fit's callback context to all its siblings."""

@@ -23,7 +23,12 @@ and what :class:`TunedDaskBackend` does instead:
   scheduler of a ``LocalCluster``, spends a core's worth of CPU on
   bookkeeping. The tuned backend times each batch *on its worker* and sizes
   batches to 1-3 s of compute: ten times fewer tasks for fits of tens of
-  milliseconds, and short stragglers.
+  milliseconds, and short stragglers. joblib's dask backend also keeps the
+  batch size it reached at the end of one call for the next (one backend
+  serves every call of a context, and only loky's resets it): a second grid
+  search then starts with batches sized for its predecessor's last fits and
+  leaves a worker idle (the 169-candidate grid: workers busy 88-91 % instead
+  of 97-98 %). The tuned backend starts every call from one fit per batch.
 - **Task size.** scikit-learn >= 1.9 passes each fit a callback context
   (``callback_ctx``) and the search itself (``caller``). A context links to its
   parent, and the parent to *all* its children: the contexts of every fit of the
@@ -118,6 +123,12 @@ class TunedDaskBackend(DaskDistributedBackend):
                 await task
         batch, tasks = await super()._to_func_args(func)
         return _TimedBatch(batch), tasks
+
+    def configure(self, *args, **kwargs):
+        """Start each ``Parallel`` call with joblib's initial batch size."""
+        self.reset_batch_stats()
+        self._compute_seconds = None
+        return super().configure(*args, **kwargs)
 
     def retrieve_result_callback(self, out):
         """The batch's results; keeps its compute time for the next batch size."""
