@@ -202,3 +202,19 @@ def test_grid_benchmark_compares_loky_and_dask_round_by_round():
     runs = [{"config": config, "fit_s": seconds} for config, seconds in times]
     ratios = bench_grid_dask.paired_ratios(runs, "loky", "skhpo-dask")
     assert ratios.tolist() == [1.25, 0.75]
+
+
+def test_grid_benchmark_bare_processes_fit_what_the_search_fits():
+    """The machine's limit is measured on the search's own fits and scores."""
+    X, y = bench_grid_dask.data(90)
+    grid = {"C": [0.01, 10.0], "gamma": [0.01, 1.0]}
+    rows = {
+        config: bench_grid_dask.run(config, X, y, grid)
+        for config in ("sequential", "processes", "loky")
+    }
+    assert 0.5 < rows["sequential"]["best_score"] < 1
+    for row in rows.values():
+        assert row["best_score"] == pytest.approx(rows["sequential"]["best_score"])
+        assert row["fit_s"] > 0 and row["work_s"] > 0
+    # loky's first search (on new workers) is timed apart from the second.
+    assert rows["loky"]["first_s"] > 0
