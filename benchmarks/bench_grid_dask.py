@@ -44,6 +44,7 @@ import contextlib
 import logging
 import multiprocessing
 import os
+import queue
 import time
 
 import joblib
@@ -201,6 +202,20 @@ def _process_worker(X, y, grid, ready, go, jobs, results):
     results.put((scores, seconds))
 
 
+def _result_of(processes, results):
+    """The next result; an error instead of waiting forever if a process died."""
+    while True:
+        try:
+            return results.get(timeout=1)
+        except queue.Empty:
+            failed = [p.exitcode for p in processes if p.exitcode not in (None, 0)]
+            if failed:
+                raise RuntimeError(
+                    f"a bare worker process failed (exit codes {failed}); its "
+                    "traceback is printed above"
+                ) from None
+
+
 def _run_processes(X, y, grid):
     """The fits of the search in bare processes: the machine's limit."""
     context = multiprocessing.get_context("spawn")
@@ -221,7 +236,7 @@ def _run_processes(X, y, grid):
         ready.acquire()
     started = time.perf_counter()
     go.set()
-    parts = [results.get() for _ in processes]
+    parts = [_result_of(processes, results) for _ in processes]
     seconds = time.perf_counter() - started
     for process in processes:
         process.join()

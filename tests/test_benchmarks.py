@@ -218,3 +218,9 @@ def test_grid_benchmark_bare_processes_fit_what_the_search_fits():
         assert row["fit_s"] > 0 and row["work_s"] > 0
     # loky's first search (on new workers) is timed apart from the second.
     assert rows["loky"]["first_s"] > 0
+
+
+def test_grid_benchmark_reports_a_dead_bare_process():
+    X, y = bench_grid_dask.data(30)
+    with pytest.raises(RuntimeError, match="a bare worker process failed"):
+        bench_grid_dask.run("processes", X, y, {"C": [-1.0]})  # C must be > 0
