@@ -27,7 +27,7 @@ and what :class:`TunedDaskBackend` does instead:
   batch size it reached at the end of one call for the next (one backend
   serves every call of a context, and only loky's resets it): a second grid
   search then starts with batches sized for its predecessor's last fits and
-  leaves a worker idle (the 169-candidate grid: workers busy 88-91 % instead
+  leaves a worker idle (the 169-candidate grid: workers busy 88-92 % instead
   of 97-98 %). The tuned backend starts every call from one fit per batch.
 - **Task size.** scikit-learn >= 1.9 passes each fit a callback context
   (``callback_ctx``) and the search itself (``caller``). A context links to its
