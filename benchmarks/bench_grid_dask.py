@@ -177,18 +177,9 @@ def run(config, X, y, grid=GRID):
     return row
 
 
-def _fits(X, y, grid):
-    """The search's fits: ``(candidate, fold)`` pairs, and what they need."""
-    candidates = list(ParameterGrid(grid))
-    folds = list(StratifiedKFold(3).split(X, y))  # GridSearchCV's cv=3
-    jobs = [(c, f) for c in range(len(candidates)) for f in range(len(folds))]
-    return jobs, candidates, folds
-
-
-def _process_worker(X, y, grid, ready, go, jobs, results):
-    """Fit and score the jobs taken from ``jobs`` until a None; send the scores
-    and the fit and score seconds back."""
-    _, candidates, folds = _fits(X, y, grid)
+def _process_worker(X, y, candidates, folds, ready, go, jobs, results):
+    """Fit and score the ``(candidate, fold)`` jobs taken from ``jobs`` until a
+    None; send the scores and the fit and score seconds back."""
     ready.release()
     go.wait()
     scores, seconds = {}, 0.0
@@ -221,14 +212,15 @@ def _run_processes(X, y, grid):
     context = multiprocessing.get_context("spawn")
     ready, go = context.Semaphore(0), context.Event()
     jobs, results = context.Queue(), context.Queue()
-    fits, candidates, folds = _fits(X, y, grid)
-    for job in fits + [None] * N_WORKERS:
+    candidates = list(ParameterGrid(grid))
+    folds = list(StratifiedKFold(3).split(X, y))  # GridSearchCV's cv=3
+    for job in [(c, f) for c in range(len(candidates)) for f in range(len(folds))]:
         jobs.put(job)
+    for _ in range(N_WORKERS):
+        jobs.put(None)
+    args = (X, y, candidates, folds, ready, go, jobs, results)
     processes = [
-        context.Process(
-            target=_process_worker, args=(X, y, grid, ready, go, jobs, results)
-        )
-        for _ in range(N_WORKERS)
+        context.Process(target=_process_worker, args=args) for _ in range(N_WORKERS)
     ]
     for process in processes:
         process.start()
