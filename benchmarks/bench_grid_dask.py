@@ -140,9 +140,28 @@ def _search(config, X, y, grid, client):
     return search, seconds, cpu, ts
 
 
+@contextlib.contextmanager
+def _own_environment():
+    """Restore ``os.environ`` on exit. A dask nanny adds its
+    ``pre-spawn-environ`` (glibc's malloc settings, thread limits) to the
+    environment of the process that starts it, for good: the worker processes
+    of every later configuration would inherit them."""
+    saved = dict(os.environ)
+    try:
+        yield
+    finally:
+        os.environ.clear()
+        os.environ.update(saved)
+
+
 def run(config, X, y, grid=GRID):
     """One round of ``config``: fit seconds, start-up, profile (see the module
     docstring)."""
+    with _own_environment():
+        return _run(config, X, y, grid)
+
+
+def _run(config, X, y, grid):
     if config == "processes":
         return _run_processes(X, y, grid)
     row = {"config": config, "first_s": np.nan, "start_s": np.nan}

@@ -7,6 +7,7 @@ bayesmark normalization on a hand-made table.
 
 import importlib.util
 import math
+import os
 import pathlib
 import sys
 
@@ -224,3 +225,14 @@ def test_grid_benchmark_reports_a_dead_bare_process():
     X, y = bench_grid_dask.data(30)
     with pytest.raises(RuntimeError, match="a bare worker process failed"):
         bench_grid_dask.run("processes", X, y, {"C": [-1.0]})  # C must be > 0
+
+
+def test_grid_benchmark_configs_leave_the_environment_as_they_found_it(monkeypatch):
+    """A nanny adds dask's worker settings to its process's environment, where
+    the workers of the configurations that follow would inherit them."""
+    monkeypatch.delenv("MALLOC_TRIM_THRESHOLD_", raising=False)
+    before = dict(os.environ)
+    X, y = bench_grid_dask.data(60)
+    row = bench_grid_dask.run("joblib-dask", X, y, {"C": [0.1, 1.0]})
+    assert row["tasks"] > 0  # the fits ran on the cluster
+    assert dict(os.environ) == before

@@ -26,6 +26,7 @@ from distributed import Client, Future, LocalCluster, get_client
 
 __all__ = [
     "LEAN_CLUSTER_CONFIG",
+    "LEAN_WORKER_ENVIRON",
     "Future",
     "active_client",
     "is_future",
@@ -47,6 +48,17 @@ LEAN_CLUSTER_CONFIG = {
     "distributed.admin.tick.interval": "500ms",
 }
 
+#: Environment of the worker processes of those clusters, where the user's
+#: ``distributed.nanny.pre-spawn-environ`` does not set it. dask starts workers
+#: with glibc's ``MALLOC_TRIM_THRESHOLD_=65536`` so that freed memory goes back
+#: to the system. Tasks run in a thread, whose malloc arena then returns every
+#: free that leaves 64 kB at its top, and the next allocation faults the pages
+#: in again: 300 page faults per fit of an SVC on 1000 samples, 4 % of its time
+#: spent in the kernel. Keeping 16 MiB at the top of each arena
+#: (``MALLOC_TOP_PAD_``) removes them (3 faults per fit, as in loky's workers);
+#: memory beyond that is still returned.
+LEAN_WORKER_ENVIRON = {"MALLOC_TOP_PAD_": 2**24}
+
 
 def is_future(obj):
     """Whether ``obj`` is a ``distributed.Future``."""
@@ -64,8 +76,13 @@ def active_client():
 @contextlib.contextmanager
 def lean_local_client(**cluster_kwargs):
     """A client of a new ``LocalCluster(**cluster_kwargs)`` started with
-    `LEAN_CLUSTER_CONFIG`; both are closed on exit."""
-    with dask.config.set(LEAN_CLUSTER_CONFIG):  # read when the cluster starts
+    `LEAN_CLUSTER_CONFIG` and `LEAN_WORKER_ENVIRON`; both are closed on exit."""
+    environ = {
+        **LEAN_WORKER_ENVIRON,
+        **dask.config.get("distributed.nanny.pre-spawn-environ", {}),
+    }
+    config = {**LEAN_CLUSTER_CONFIG, "distributed.nanny.pre-spawn-environ": environ}
+    with dask.config.set(config):  # read when the cluster starts
         cluster = LocalCluster(silence_logs=logging.ERROR, **cluster_kwargs)
     with cluster, Client(cluster, set_as_default=False) as client:
         yield client
