@@ -21,10 +21,10 @@ loky spawns its workers inside the search, the dask configurations start a
 cluster before it (``start_s``, included in ``first_s``).
 
 Each configuration runs ``--repeat`` times, interleaved (the machine may be
-shared); the table reports the best and the median fit time and the speedups
-against the sequential run (best against best, median against median), and
-loky's time over skhpo-dask's round by round. Target: skhpo-dask >= 1.8x and
-faster than loky.
+shared), in an order rotated from round to round; the table reports the best
+and the median fit time and the speedups against the sequential run (best
+against best, median against median), and loky's time over skhpo-dask's round
+by round. Target: skhpo-dask >= 1.8x and faster than loky.
 
 For the dask runs, the task stream says where the time goes: tasks (batches of
 fits) per run, the fits' compute seconds summed over the workers (against the
@@ -333,7 +333,7 @@ def main(argv=None):
     )
     runs = []
     for r in range(repeat):
-        for config in configs:
+        for config in rotated(configs, r):
             row = run(config, X, y)
             runs.append(row)
             first = (
@@ -383,6 +383,14 @@ def main(argv=None):
                 f"{int(np.sum(ratios > 1))} of {len(ratios)} rounds (target: ahead)"
             )
     return runs
+
+
+def rotated(configs, r):
+    """The order of round ``r``: ``configs`` rotated by ``r`` places, so that
+    no configuration always runs after the same one, or at the same point of a
+    round."""
+    k = r % len(configs)
+    return configs[k:] + configs[:k]
 
 
 def paired_ratios(runs, a, b, column="fit_s"):

@@ -236,3 +236,9 @@ def test_grid_benchmark_configs_leave_the_environment_as_they_found_it(monkeypat
     row = bench_grid_dask.run("joblib-dask", X, y, {"C": [0.1, 1.0]})
     assert row["tasks"] > 0  # the fits ran on the cluster
     assert dict(os.environ) == before
+
+
+def test_grid_benchmark_rotates_the_order_of_the_configurations():
+    configs = ["a", "b", "c"]
+    orders = [bench_grid_dask.rotated(configs, r) for r in range(4)]
+    assert orders == [["a", "b", "c"], ["b", "c", "a"], ["c", "a", "b"], configs]
