@@ -27,7 +27,7 @@ from sklearn.model_selection import (
 from sklearn.svm import SVC
 
 from skhpo import SMBOSearchCV
-from skhpo._execution._joblib import TunedDaskBackend
+from skhpo._execution._joblib import TunedDaskBackend, _Timed
 from skhpo.metrics import get_scorer
 from skhpo.parallel import dask_backend
 from skhpo.space import Real
@@ -114,6 +114,28 @@ def test_large_arguments_are_sent_once_per_context(client):
     # X, y and the 3 folds' train indices (200 int64s; the test folds' 100 are
     # small enough to travel with their tasks).
     assert set(first) == {id(X_big), id(y_big)} | {id(train) for train, _ in folds}
+
+
+@pytest.mark.parametrize(
+    ("timed", "sizes"),
+    [
+        # (batch size, compute seconds) reported -> the next batch sizes
+        ([(1, 0.001)], [8]),  # joblib: 2
+        ([(1, 0.001), (8, 0.008)], [8, 64]),
+        ([(1, 0.5)], [4]),  # 2 x the size that lasts 1 s
+        ([(1, 0.001), (8, 5.0)], [8, 2]),  # too long: joblib shrinks it
+        ([(1, 2.0)], [1]),  # within 1-3 s
+    ],
+)
+def test_batches_grow_up_to_eight_times_at_once(client, timed, sizes):
+    backend = TunedDaskBackend(client)
+    backend.configure(n_jobs=-1, parallel=joblib.Parallel())
+    got = []
+    for batch_size, seconds in timed:
+        backend.retrieve_result_callback(_Timed(seconds, [None] * batch_size))
+        backend.batch_completed(batch_size, duration=60.0)  # waiting included
+        got.append(backend.compute_batch_size())
+    assert got == sizes
 
 
 def test_each_call_starts_from_one_fit_per_batch(client):
