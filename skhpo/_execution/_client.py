@@ -53,10 +53,10 @@ LEAN_CLUSTER_CONFIG = {
 #: with glibc's ``MALLOC_TRIM_THRESHOLD_=65536`` so that freed memory goes back
 #: to the system. Tasks run in a thread, whose malloc arena then returns every
 #: free that leaves 64 kB at its top, and the next allocation faults the pages
-#: in again: 300 page faults per fit of an SVC on 1000 samples, 4 % of its time
-#: spent in the kernel. Keeping 16 MiB at the top of each arena
-#: (``MALLOC_TOP_PAD_``) removes them (3 faults per fit, as in loky's workers);
-#: memory beyond that is still returned.
+#: in again: 150-300 page faults per fit of an SVC on 1000 samples, 3 % of its
+#: time spent in the kernel. Keeping 16 MiB at the top of each arena
+#: (``MALLOC_TOP_PAD_``) removes them (under 4 faults per fit, as in loky's
+#: workers); memory beyond that is still returned.
 LEAN_WORKER_ENVIRON = {"MALLOC_TOP_PAD_": 2**24}
 
 
