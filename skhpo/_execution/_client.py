@@ -55,8 +55,8 @@ LEAN_CLUSTER_CONFIG = {
 #: free that leaves 64 kB at its top, and the next allocation faults the pages
 #: in again: 150-300 page faults per fit of an SVC on 1000 samples, 3 % of its
 #: time spent in the kernel. Keeping 16 MiB at the top of each arena
-#: (``MALLOC_TOP_PAD_``) removes them (under 4 faults per fit, as in loky's
-#: workers); memory beyond that is still returned.
+#: (``MALLOC_TOP_PAD_``) removes them (fewer than in loky's workers, 2-5 per
+#: fit); memory beyond that is still returned.
 LEAN_WORKER_ENVIRON = {"MALLOC_TOP_PAD_": 2**24}
 
 
