@@ -336,21 +336,7 @@ def main(argv=None):
         for config in rotated(configs, r):
             row = run(config, X, y)
             runs.append(row)
-            first = (
-                f" (first search {row['first_s']:.1f} s"
-                + (
-                    f", cluster start {row['start_s']:.1f} s of it"
-                    if np.isfinite(row["start_s"])
-                    else ""
-                )
-                + ")"
-                if np.isfinite(row["first_s"])
-                else ""
-            )
-            print(
-                f"  [{r + 1}/{repeat}] {config:<11} {row['fit_s']:6.1f} s{first}",
-                flush=True,
-            )
+            print(f"  [{r + 1}/{repeat}] {_round_line(row)}", flush=True)
     scores = {round(row["best_score"], 12) for row in runs}
     assert len(scores) == 1, f"the configurations disagree: {scores}"
     with pd.option_context("display.width", 120, "display.precision", 2):
@@ -362,7 +348,8 @@ def main(argv=None):
             "they timed them); main_cpu_s: CPU seconds of this process (client, "
             "scheduler, joblib's threads):"
         )
-        print(summarize(runs).to_string())
+        table = summarize(runs)
+        print(table.to_string())
         prof = profile(runs)
         if not prof.empty:
             print(
@@ -371,7 +358,6 @@ def main(argv=None):
             )
             print(prof.to_string())
     if "skhpo-dask" in configs and "sequential" in configs:
-        table = summarize(runs)
         speedup = table.loc["skhpo-dask", "speedup_median"]
         print(f"\nskhpo-dask speedup (median): {speedup:.2f}x (target >= 1.8x)")
     if "skhpo-dask" in configs and "loky" in configs:
@@ -383,6 +369,17 @@ def main(argv=None):
                 f"{int(np.sum(ratios > 1))} of {len(ratios)} rounds (target: ahead)"
             )
     return runs
+
+
+def _round_line(row):
+    """One configuration's times in a round, as printed while the benchmark runs."""
+    line = f"{row['config']:<11} {row['fit_s']:6.1f} s"
+    if np.isfinite(row["first_s"]):
+        line += f" (first search {row['first_s']:.1f} s"
+        if np.isfinite(row["start_s"]):
+            line += f", cluster start {row['start_s']:.1f} s of it"
+        line += ")"
+    return line
 
 
 def rotated(configs, r):
