@@ -13,6 +13,8 @@ import sys
 
 import pandas as pd
 import pytest
+from sklearn.base import clone
+from sklearn.model_selection import GridSearchCV
 
 ROOT = pathlib.Path(__file__).resolve().parents[1]
 if str(ROOT) not in sys.path:
@@ -219,6 +221,19 @@ def test_grid_benchmark_bare_processes_fit_what_the_search_fits():
         assert row["fit_s"] > 0 and row["work_s"] > 0
     # loky's first search (on new workers) is timed apart from the second.
     assert rows["loky"]["first_s"] > 0
+
+
+def test_grid_benchmark_fits_the_estimator_it_is_given():
+    X, y = bench_grid_dask.data(60)
+    forest = clone(bench_grid_dask.ESTIMATORS["forest"][0]).set_params(n_estimators=3)
+    grid = {"max_depth": [1, 3]}
+    rows = [
+        bench_grid_dask.run(config, X, y, grid, forest)
+        for config in ("sequential", "processes")
+    ]
+    assert rows[0]["best_score"] == pytest.approx(rows[1]["best_score"])
+    sequential = GridSearchCV(forest, grid, cv=3).fit(X, y)
+    assert rows[0]["best_score"] == pytest.approx(sequential.best_score_)
 
 
 def test_grid_benchmark_reports_a_dead_bare_process():

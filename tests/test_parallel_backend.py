@@ -6,16 +6,19 @@ Client, a scheduler address or a cluster object and closes only what it opened.
 """
 
 import pickle
+import threading
 import warnings
 
 import dask
 import joblib
 import numpy as np
 import pytest
-from distributed import Client, get_client
+from distributed import Client, get_client, get_task_stream
 from distributed.utils_test import gen_cluster
 from scipy.stats import loguniform
+from sklearn.base import BaseEstimator, ClassifierMixin
 from sklearn.datasets import make_classification, make_regression
+from sklearn.ensemble import RandomForestClassifier
 from sklearn.linear_model import LogisticRegression, Ridge
 from sklearn.model_selection import (
     GridSearchCV,
@@ -156,6 +159,58 @@ def test_each_call_starts_from_one_fit_per_batch(client):
     first, second = calls
     assert max(first) > 8  # quick calls: the batches grew
     assert first[0] == second[0] == 1
+
+
+class _ParallelInFit(ClassifierMixin, BaseEstimator):
+    """Makes a 2-call ``Parallel(n_jobs)`` in its fit and records the threads."""
+
+    def __init__(self, n_jobs=None):
+        self.n_jobs = n_jobs
+
+    def fit(self, X, y):
+        # With 2 jobs, each call waits for the other: they must run at once.
+        barrier = threading.Barrier(2, timeout=5) if self.n_jobs == 2 else None
+
+        def thread():
+            if barrier is not None:
+                barrier.wait()
+            return threading.get_ident()
+
+        self.fit_thread_ = threading.get_ident()
+        calls = (joblib.delayed(thread)() for _ in range(2))
+        self.call_threads_ = joblib.Parallel(n_jobs=self.n_jobs)(calls)
+        self.classes_ = np.unique(y)
+        return self
+
+    def predict(self, X):
+        return np.full(len(X), self.classes_[0])
+
+
+@pytest.mark.parametrize("n_jobs", [None, 2])
+def test_parallel_calls_inside_a_fit_run_in_its_worker(client, n_jobs):
+    """As in loky's workers: sequentially in the fit's thread by default, on
+    threads of the fit's worker with n_jobs; never as tasks on the cluster
+    (joblib's dask backend sends them there, from a task that waits for them)."""
+    with dask_backend(client), get_task_stream(client) as tasks:
+        fitted = cross_validate(
+            _ParallelInFit(n_jobs), X, y, cv=3, return_estimator=True
+        )["estimator"]
+    assert all("fit_and_score" in task["key"] for task in tasks.data)
+    for estimator in fitted:
+        threads = set(estimator.call_threads_)
+        if n_jobs is None:
+            assert threads == {estimator.fit_thread_}
+        else:
+            assert len(threads) == 2
+
+
+def test_random_forest_trees_are_not_tasks_of_their_own(client):
+    forest = RandomForestClassifier(n_estimators=8, random_state=0)
+    expected = cross_validate(forest, X, y, cv=3)["test_score"]
+    with dask_backend(client), get_task_stream(client) as tasks:
+        scores = cross_validate(forest, X, y, cv=3)["test_score"]
+    np.testing.assert_array_equal(scores, expected)
+    assert not any("build_trees" in task["key"] for task in tasks.data)
 
 
 @pytest.mark.parametrize("n_siblings", [3, 300])
