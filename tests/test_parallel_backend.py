@@ -5,6 +5,7 @@ backend sends each large argument once to every worker; dask_backend accepts a
 Client, a scheduler address or a cluster object and closes only what it opened.
 """
 
+import os
 import pickle
 import threading
 import warnings
@@ -162,22 +163,25 @@ def test_each_call_starts_from_one_fit_per_batch(client):
 
 
 class _ParallelInFit(ClassifierMixin, BaseEstimator):
-    """Makes a 2-call ``Parallel(n_jobs)`` in its fit and records the threads."""
+    """Makes a 2-call ``Parallel(n_jobs)`` in its fit; scores 1 if the calls ran
+    as in loky's workers, in the fit's process: in its thread with
+    ``n_jobs=None``, on 2 threads at once with ``n_jobs=2``; else 0."""
 
-    def __init__(self, n_jobs=None):
+    def __init__(self, n_jobs=None, alpha=1.0):
         self.n_jobs = n_jobs
+        self.alpha = alpha
 
     def fit(self, X, y):
         # With 2 jobs, each call waits for the other: they must run at once.
         barrier = threading.Barrier(2, timeout=5) if self.n_jobs == 2 else None
 
-        def thread():
+        def where():
             if barrier is not None:
                 barrier.wait()
-            return threading.get_ident()
+            return os.getpid(), threading.get_ident()
 
-        self.fit_thread_ = threading.get_ident()
-        calls = (joblib.delayed(thread)() for _ in range(2))
+        self.fit_thread_ = os.getpid(), threading.get_ident()
+        calls = (joblib.delayed(where)() for _ in range(2))
         self.call_threads_ = joblib.Parallel(n_jobs=self.n_jobs)(calls)
         self.classes_ = np.unique(y)
         return self
@@ -185,23 +189,40 @@ class _ParallelInFit(ClassifierMixin, BaseEstimator):
     def predict(self, X):
         return np.full(len(X), self.classes_[0])
 
+    def score(self, X, y):
+        threads = set(self.call_threads_)
+        if self.n_jobs is None:
+            return float(threads == {self.fit_thread_})
+        processes = {pid for pid, _ in threads}
+        return float(len(threads) == 2 and processes == {self.fit_thread_[0]})
+
 
 @pytest.mark.parametrize("n_jobs", [None, 2])
 def test_parallel_calls_inside_a_fit_run_in_its_worker(client, n_jobs):
-    """As in loky's workers: sequentially in the fit's thread by default, on
-    threads of the fit's worker with n_jobs; never as tasks on the cluster
-    (joblib's dask backend sends them there, from a task that waits for them)."""
+    """Never as tasks on the cluster: joblib's dask backend sends them there,
+    from a task that waits for them."""
     with dask_backend(client), get_task_stream(client) as tasks:
-        fitted = cross_validate(
-            _ParallelInFit(n_jobs), X, y, cv=3, return_estimator=True
-        )["estimator"]
+        scores = cross_validate(_ParallelInFit(n_jobs), X, y, cv=3)["test_score"]
+    assert scores.tolist() == [1.0] * 3
     assert all("fit_and_score" in task["key"] for task in tasks.data)
-    for estimator in fitted:
-        threads = set(estimator.call_threads_)
-        if n_jobs is None:
-            assert threads == {estimator.fit_thread_}
-        else:
-            assert len(threads) == 2
+
+
+@pytest.mark.parametrize("n_jobs", [None, 2])
+def test_parallel_calls_inside_an_async_smbo_fit_run_in_its_worker(n_jobs):
+    """Not on loky processes started from the worker (in a nanny's daemonic
+    worker joblib would fall back to one job and warn)."""
+    search = SMBOSearchCV(
+        _ParallelInFit(n_jobs),
+        {"alpha": Real(0.1, 1.0)},
+        n_iter=2,
+        cv=2,
+        refit=False,  # (in this process: on the cluster, under dask_backend)
+        random_state=0,
+        execution="async",
+    )
+    with dask_backend(n_workers=1):
+        search.fit(X, y)
+    assert search.cv_results_["mean_test_score"].tolist() == [1.0, 1.0]
 
 
 def test_random_forest_trees_are_not_tasks_of_their_own(client):

@@ -49,6 +49,7 @@ from sklearn.base import BaseEstimator, clone
 
 from .._compat import fit_and_score
 from ._client import active_client
+from ._joblib import nested_parallel_config
 
 __all__ = ["ClusterLostError", "async_client", "run_async_search"]
 
@@ -125,22 +126,24 @@ def _fit_items(estimator, X, y, folds, fit_kwargs, items):
     """Run on a worker: scikit-learn's ``_fit_and_score`` for each item.
 
     Each item is ``(parameters, split, candidate_progress)``; returns one
-    ``(output, seconds)`` pair per item.
+    ``(output, seconds)`` pair per item. ``Parallel`` calls inside the fits
+    run as in loky's workers (:func:`~._joblib.nested_parallel_config`).
     """
     done = []
     for parameters, split, candidate_progress in items:
         start = time.perf_counter()
         try:
-            out = _fit_split(
-                clone(estimator),
-                parameters,
-                X,
-                y,
-                folds,
-                fit_kwargs,
-                split,
-                candidate_progress,
-            )
+            with nested_parallel_config():
+                out = _fit_split(
+                    clone(estimator),
+                    parameters,
+                    X,
+                    y,
+                    folds,
+                    fit_kwargs,
+                    split,
+                    candidate_progress,
+                )
         except KeyboardInterrupt:
             raise _FitInterrupted(f"{parameters!r}, split {split}") from None
         except Exception as exc:
