@@ -2,6 +2,7 @@
 
 import copy
 import os
+import signal
 import time
 
 import dask
@@ -20,6 +21,18 @@ from sklearn.tree import DecisionTreeClassifier
 settings.register_profile("ci", derandomize=True)
 if os.environ.get("CI"):
     settings.load_profile("ci")
+
+
+@pytest.fixture
+def sigint():
+    """Python's Ctrl-C handler, for a test that sends itself a SIGINT.
+
+    A test run started as a background job of a non-interactive shell inherits
+    SIGINT ignored, and Python keeps it so: the signal would do nothing.
+    """
+    previous = signal.signal(signal.SIGINT, signal.default_int_handler)
+    yield
+    signal.signal(signal.SIGINT, previous)
 
 
 @pytest.fixture(autouse=True)

@@ -427,7 +427,9 @@ def test_failing_partial_fit_raises_and_cancels(client, wait_for_no_tasks):
     assert not hasattr(search, "best_estimator_")
 
 
-def test_keyboard_interrupt_cancels_submitted_futures(client, wait_for_no_tasks):
+def test_keyboard_interrupt_cancels_submitted_futures(
+    client, wait_for_no_tasks, sigint
+):
     search = IncrementalSearchCV(
         FakeModel(sleep=0.05),
         {"quality": np.linspace(0, 1, 10)},

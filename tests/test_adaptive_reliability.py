@@ -207,7 +207,7 @@ def test_max_time_before_any_score_is_a_clear_error(client):
 # -- Ctrl-C ------------------------------------------------------------------------
 
 
-def test_keyboard_interrupt_keeps_the_finished_work(client, wait_for_no_tasks):
+def test_keyboard_interrupt_keeps_the_finished_work(client, wait_for_no_tasks, sigint):
     search = IncrementalSearchCV(
         SlowSGD(delay=0.05), ALPHAS, 4, decay_rate=None, max_iter=500, random_state=0
     )

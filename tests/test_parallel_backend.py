@@ -169,7 +169,7 @@ class _ParallelInFit(ClassifierMixin, BaseEstimator):
 
     def __init__(self, n_jobs=None, alpha=1.0):
         self.n_jobs = n_jobs
-        self.alpha = alpha
+        self.alpha = alpha  # for a search to vary; it changes nothing
 
     def fit(self, X, y):
         # With 2 jobs, each call waits for the other: they must run at once.

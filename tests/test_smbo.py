@@ -413,7 +413,7 @@ class Slow(FoldRecorder):
         return super().fit(X, y)
 
 
-def test_ctrl_c_signal_stops_promptly_and_keeps_results():
+def test_ctrl_c_signal_stops_promptly_and_keeps_results(sigint):
     import os
     import signal
     import threading

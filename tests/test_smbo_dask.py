@@ -221,7 +221,7 @@ def test_a_keyboard_interrupt_inside_a_fit_keeps_finished(client):
     assert np.isfinite(search.best_score_)
 
 
-def test_ctrl_c_stops_promptly_cancels_and_keeps_finished(client):
+def test_ctrl_c_stops_promptly_cancels_and_keeps_finished(client, sigint):
     search = SMBOSearchCV(Sleepy(delay=0.2), SPACE, n_iter=200, cv=2, random_state=0)
     timer = threading.Timer(2.0, os.kill, (os.getpid(), signal.SIGINT))
     start = time.perf_counter()

@@ -59,7 +59,7 @@ and what :class:`TunedDaskBackend` does instead:
   fit (the trees of a random forest, the estimators of a ``VotingClassifier``,
   ...) sends its calls to the cluster as tasks of their own, with ``n_jobs=-1``,
   from inside a task that then waits for them: a grid of 12 random forests of
-  50 trees (3-fold CV) became 800-960 tasks and took 14-17 s against loky's
+  50 trees (3-fold CV) became 800-960 tasks and took 13-19 s against loky's
   4 s (benchmarks/bench_grid_dask.py --estimator forest). The tuned backend
   nests as joblib does in loky's workers: a call inside a fit runs in the
   fit's worker, on threads if the estimator asks for them (``n_jobs``),
