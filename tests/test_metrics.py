@@ -6,6 +6,7 @@ up to summation order (1e-12), without any task materialising all the rows.
 
 import functools
 import pickle
+import threading
 import warnings
 
 import dask
@@ -708,6 +709,29 @@ def test_random_chunkings_regression(problem, name):
     wd = None if w is None else _dask(w, chunks)
     got = _outcome(get_scorer(name), reg, _dask(X, chunks), _dask(y, chunks), **_kw(wd))
     assert _close(got, expected)
+
+
+class _PredictsInParallel(BaseEstimator):
+    """Predicts zeros through a ``Parallel(n_jobs=2)`` whose two calls wait for
+    each other: they must run at once, on threads of this process."""
+
+    def predict(self, X):
+        barrier = threading.Barrier(2, timeout=5)
+
+        def zeros(rows):
+            barrier.wait()
+            return np.zeros(len(rows))
+
+        halves = joblib.delayed(zeros)
+        return np.concatenate(joblib.Parallel(n_jobs=2)(map(halves, np.split(X, 2))))
+
+
+def test_parallel_calls_inside_blockwise_predictions_run_on_threads():
+    """As in loky's workers (in a dask worker, joblib's default backend would
+    start processes, or in a nanny's daemonic worker run one job and warn)."""
+    X, y = np.ones((40, 2)), np.zeros(40)
+    scorer = get_scorer("neg_mean_squared_error")
+    assert scorer(_PredictsInParallel(), _dask(X, 10), _dask(y, 10)) == 0
 
 
 # ---------------------------------------------------------------------------

@@ -84,29 +84,14 @@ from dask.sizeof import sizeof
 from distributed import Client
 from joblib import parallel_config
 from joblib._dask import DaskDistributedBackend
-from joblib._parallel_backends import ThreadingBackend
 
 from ._client import lean_local_client
 
-__all__ = ["TunedDaskBackend", "dask_backend", "nested_parallel_config"]
+__all__ = ["TunedDaskBackend", "dask_backend"]
 
 # Arguments larger than this (in bytes, as dask's ``sizeof`` counts them) are
 # scattered to every worker once; smaller ones travel with their task.
 _SCATTER_BYTES = 1e3
-
-
-def nested_parallel_config():
-    """joblib's ``parallel_config`` for ``Parallel`` calls made inside a fit on
-    a dask worker.
-
-    The first level of joblib's nesting, as in loky's workers: such a call (a
-    random forest's trees, ...) runs on threads of the worker when the
-    estimator asks for ``n_jobs``, sequentially when it does not, and calls
-    nested deeper run sequentially. Without it, joblib's default backend would
-    start loky processes from the worker (and fall back to one job, warning,
-    in the daemonic workers of a nanny).
-    """
-    return parallel_config(backend=ThreadingBackend(nesting_level=1))
 
 
 def _cpu_count():

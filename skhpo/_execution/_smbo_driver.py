@@ -48,8 +48,8 @@ from distributed.scheduler import KilledWorker
 from sklearn.base import BaseEstimator, clone
 
 from .._compat import fit_and_score
+from .._nesting import nested_parallel_config
 from ._client import active_client
-from ._joblib import nested_parallel_config
 
 __all__ = ["ClusterLostError", "async_client", "run_async_search"]
 
@@ -127,7 +127,7 @@ def _fit_items(estimator, X, y, folds, fit_kwargs, items):
 
     Each item is ``(parameters, split, candidate_progress)``; returns one
     ``(output, seconds)`` pair per item. ``Parallel`` calls inside the fits
-    run as in loky's workers (:func:`~._joblib.nested_parallel_config`).
+    run as in loky's workers (:func:`skhpo._nesting.nested_parallel_config`).
     """
     done = []
     for parameters, split, candidate_progress in items:

@@ -37,6 +37,8 @@ import numpy as np
 from dask import delayed
 from dask.utils import is_dataframe_like, is_series_like
 
+from .._nesting import nested_parallel_config
+
 __all__ = [
     "RowBlocks",
     "any_dask",
@@ -115,10 +117,13 @@ def tree_reduce(parts, combine, split_every=SPLIT_EVERY):
 
 
 def _call_method(block, estimator, method, tail, out_dtype):
-    """``estimator.<method>(block)``, with an empty block giving an empty output."""
+    """``estimator.<method>(block)``, with an empty block giving an empty output;
+    ``Parallel`` calls it makes run as in loky's workers
+    (:func:`skhpo._nesting.nested_parallel_config`)."""
     if len(block) == 0:
         return np.empty((0,) + tuple(tail), dtype=out_dtype)
-    return getattr(estimator, method)(block)
+    with nested_parallel_config():
+        return getattr(estimator, method)(block)
 
 
 class RowBlocks:
