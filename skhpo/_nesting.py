@@ -5,10 +5,11 @@ querying its trees, a ``VotingClassifier`` fitting its estimators) makes its own
 joblib ``Parallel`` calls. Under joblib's defaults they would start loky
 processes from the worker, or, in the daemonic workers a nanny starts, run one
 job and warn at every call ("Inside a Dask worker with daemon=True, setting
-n_jobs=1"). skhpo runs the fits of ``SMBOSearchCV``'s asynchronous path and
-the blockwise predictions of its scorers under :func:`nested_parallel_config`
-instead, the nesting of loky's own workers; ``skhpo.parallel.dask_backend``
-nests its fits the same way.
+n_jobs=1"); under joblib's dask backend they become tasks of their own on
+the cluster. skhpo runs the batches of ``skhpo.parallel.dask_backend``, the
+fits of ``SMBOSearchCV``'s asynchronous path and the blockwise predictions of
+its scorers under :func:`nested_parallel_config` instead: the nesting of
+loky's own workers.
 
 No dask import here: :mod:`skhpo.metrics` uses it and does not import
 ``distributed``.

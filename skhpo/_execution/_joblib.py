@@ -85,6 +85,7 @@ from distributed import Client
 from joblib import parallel_config
 from joblib._dask import DaskDistributedBackend
 
+from .._nesting import nested_parallel_config
 from ._client import lean_local_client
 
 __all__ = ["TunedDaskBackend", "dask_backend"]
@@ -145,13 +146,7 @@ class TunedDaskBackend(DaskDistributedBackend):
                     self._scattering[id(arg)] = task
                 await task
         batch, tasks = await super()._to_func_args(func)
-        return _TimedBatch(repr(batch), self.get_nested_backend()), tasks
-
-    def get_nested_backend(self):
-        """The backend of ``Parallel`` calls made inside a fit: joblib's default
-        nesting (threads in the fit's worker, then sequential), as in loky's
-        workers, instead of new tasks on the cluster."""
-        return super(DaskDistributedBackend, self).get_nested_backend()
+        return _TimedBatch(repr(batch)), tasks
 
     def configure(self, *args, **kwargs):
         """Start each ``Parallel`` call with joblib's initial batch size."""
@@ -215,19 +210,17 @@ class _TimedBatch:
     """A picklable callable that runs a batch's calls on a worker and times them.
 
     ``name`` names the dask task (joblib's ``Batch`` repr, such as
-    ``batch_of__fit_and_score_42_calls``); the calls run under
-    ``parallel_config`` with ``nested``, the ``(backend, n_jobs)`` pair of
-    :meth:`TunedDaskBackend.get_nested_backend`, as joblib's ``BatchedCalls``
-    runs them.
+    ``batch_of__fit_and_score_42_calls``). ``Parallel`` calls inside the calls
+    run as in loky's workers (:func:`skhpo._nesting.nested_parallel_config`),
+    not under joblib's dask backend as in its ``Batch``.
     """
 
-    def __init__(self, name, nested):
-        self.name, self.nested = name, nested
+    def __init__(self, name):
+        self.name = name
 
     def __call__(self, tasks=None):
         start = time.perf_counter()
-        backend, n_jobs = self.nested
-        with parallel_config(backend=backend, n_jobs=n_jobs):
+        with nested_parallel_config():
             result = [func(*args, **kwargs) for func, args, kwargs in tasks]
         return _Timed(time.perf_counter() - start, result)
 

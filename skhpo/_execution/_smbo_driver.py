@@ -130,10 +130,10 @@ def _fit_items(estimator, X, y, folds, fit_kwargs, items):
     run as in loky's workers (:func:`skhpo._nesting.nested_parallel_config`).
     """
     done = []
-    for parameters, split, candidate_progress in items:
-        start = time.perf_counter()
-        try:
-            with nested_parallel_config():
+    with nested_parallel_config():
+        for parameters, split, candidate_progress in items:
+            start = time.perf_counter()
+            try:
                 out = _fit_split(
                     clone(estimator),
                     parameters,
@@ -144,15 +144,15 @@ def _fit_items(estimator, X, y, folds, fit_kwargs, items):
                     split,
                     candidate_progress,
                 )
-        except KeyboardInterrupt:
-            raise _FitInterrupted(f"{parameters!r}, split {split}") from None
-        except Exception as exc:
-            exc.add_note(
-                f"Raised by the fit of the candidate {parameters!r} on split "
-                f"{split} of {len(folds)} (error_score='raise')."
-            )
-            raise
-        done.append((out, time.perf_counter() - start))
+            except KeyboardInterrupt:
+                raise _FitInterrupted(f"{parameters!r}, split {split}") from None
+            except Exception as exc:
+                exc.add_note(
+                    f"Raised by the fit of the candidate {parameters!r} on split "
+                    f"{split} of {len(folds)} (error_score='raise')."
+                )
+                raise
+            done.append((out, time.perf_counter() - start))
     return done
 
 
