@@ -7,6 +7,8 @@ Client, a scheduler address or a cluster object and closes only what it opened.
 
 import os
 import pickle
+import subprocess
+import sys
 import threading
 import warnings
 
@@ -281,6 +283,61 @@ def test_a_context_that_cannot_be_trimmed_is_sent_whole():
     assert _light_batch([item])[0] is item
 
 
+def test_a_batch_is_pickled_once_with_refs_to_its_scattered_arguments():
+    from skhpo._execution._joblib import _pack, _unpack
+
+    data, small = np.arange(10_000.0), np.arange(3)
+    futures_by_id = {id(data): "future-of-data"}
+    items = [
+        (np.dot, (data[:3], small), {}),
+        (np.sum, (), {"a": data}),
+        (lambda a, b: a[-1] + b, (data, small[-1]), {}),  # cloudpickle's
+    ]
+    payload, futures = _pack(items, futures_by_id)
+    assert futures == ["future-of-data"]  # once for the batch
+    assert len(payload) < data.nbytes / 10
+    calls = _unpack(payload, [data])
+    assert calls[1][2]["a"] is data and calls[2][1][0] is data
+    assert [func(*args, **kwargs) for func, args, kwargs in calls] == [
+        func(*args, **kwargs) for func, args, kwargs in items
+    ]
+
+
+class _Unpicklable:
+    def __deepcopy__(self, memo):  # scikit-learn's clone copies it
+        return _Unpicklable()
+
+    def __reduce__(self):
+        raise TypeError("_Unpicklable objects cannot be pickled")
+
+
+class _UnpicklableParam(ClassifierMixin, BaseEstimator):
+    def __init__(self, param=None, alpha=1.0):
+        self.param, self.alpha = param, alpha
+
+    def fit(self, X, y):
+        self.classes_ = np.unique(y)
+        return self
+
+    def predict(self, X):
+        return np.full(len(X), self.classes_[0])
+
+
+def test_a_search_whose_fits_cannot_be_pickled_raises(client):
+    """joblib's dask backend logs the error and waits for the batch forever."""
+    search = GridSearchCV(_UnpicklableParam(_Unpicklable()), {"alpha": [1, 2]}, cv=2)
+    with (
+        dask_backend(client),
+        pytest.raises(
+            pickle.PicklingError,
+            match=r"dask_backend could not pickle batch_of__fit_and_score_1_calls "
+            r"to send it to the workers \(TypeError: _Unpicklable objects cannot be "
+            r"pickled\)\. .* must be picklable by pickle or cloudpickle",
+        ),
+    ):
+        search.fit(X, y)
+
+
 def _warns_from(module):
     """The messages of a DeprecationWarning raised as if from ``module``."""
     with warnings.catch_warnings(record=True) as records:
@@ -320,6 +377,56 @@ def test_warning_filters_naming_main_are_rewritten_with_the_same_meaning():
     other = delayed(len)([1])
     other[0].with_config_and_warning_filters(config, filters[1:])
     assert _light_batch([other])[0][0] is other[0]
+
+
+def test_the_scheduler_need_not_import_the_estimators_module(tmp_path, monkeypatch):
+    """Only the client and the workers import the estimator's module.
+
+    Under joblib's dask backend the scheduler unpickles every fit: one that
+    cannot import the estimator's module fails to, and the search waits forever.
+    """
+    (tmp_path / "skhpo_user_module.py").write_text(
+        "from sklearn.linear_model import LogisticRegression\n\n\n"
+        "class UserClassifier(LogisticRegression):\n    pass\n"
+    )
+    monkeypatch.syspath_prepend(str(tmp_path))
+    from skhpo_user_module import UserClassifier
+
+    elsewhere = tmp_path / "elsewhere"  # the current directory of both
+    elsewhere.mkdir()
+    scheduler_file = str(tmp_path / "scheduler.json")
+    environ = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
+
+    def start(command, *options, **env):
+        module = f"distributed.cli.dask_{command}"
+        options += ("--scheduler-file", scheduler_file, "--no-dashboard")
+        return subprocess.Popen(
+            [sys.executable, "-m", module, *options],
+            cwd=elsewhere,
+            env={**environ, **env},
+            stderr=subprocess.DEVNULL,
+        )
+
+    search = GridSearchCV(UserClassifier(), {"C": [0.1, 1.0]}, cv=2)
+    processes = [start("scheduler", "--port", "0")]
+    try:
+        processes.append(start("worker", "--nthreads", "2", PYTHONPATH=str(tmp_path)))
+        with Client(scheduler_file=scheduler_file, timeout=30) as client:
+            client.wait_for_workers(1, timeout=30)
+
+            def fit():
+                with dask_backend(client):
+                    search.fit(X, y)
+
+            thread = threading.Thread(target=fit, daemon=True)
+            thread.start()
+            thread.join(timeout=60)
+            assert not thread.is_alive(), "the search did not finish in 60 s"
+    finally:
+        for process in processes[::-1]:
+            process.terminate()
+            process.wait(timeout=30)
+    assert search.best_params_["C"] in (0.1, 1.0)
 
 
 def test_sklearn_progress_bar_under_dask_backend(client, sequential_results):
