@@ -49,8 +49,8 @@ and what :class:`TunedDaskBackend` does instead:
   The tuned backend pickles the calls itself, with a reference in place of each
   scattered argument (:func:`_pack`), and dask sees one ``bytes`` and the
   futures: on that grid the client process (which runs the scheduler of a
-  ``LocalCluster``) spends 0.4 s of CPU per search instead of 0.6 s, as much as
-  loky's. The scheduler no longer needs the estimator's libraries or the
+  ``LocalCluster``) spends 0.4 s of CPU per search instead of 0.6-0.7 s, as
+  much as loky's. The scheduler no longer needs the estimator's libraries or the
   user's modules: under joblib's backend, a scheduler that cannot import them
   fails to deserialize the tasks and the search waits forever. A batch that
   cannot be pickled fails its ``Parallel`` call (joblib's backend logs the
@@ -397,8 +397,9 @@ def _without_main_filter(func, rewritten):
     scikit-learn's ``delayed`` ships the caller's warning filters with every call
     (``_FuncWrapper.warning_filters``), and Python's defaults name the module
     ``__main__``. :func:`_pack` pickles each batch with ``pickle`` and, as
-    distributed does for a task, when the bytes contain ``__main__`` (the sign of an object defined in the user's
-    script), pickles it again with the slower cloudpickle. The worker compiles
+    distributed does for a task, when the bytes contain ``__main__`` (the sign
+    of an object defined in the user's script), pickles it again with the
+    slower cloudpickle. The worker compiles
     each module pattern as a regular expression (``warnings.filterwarnings``),
     so ``"__main_[_]"`` matches the same modules. Returns a copy; ``func`` is
     not modified. ``rewritten`` maps ``id(filters)`` to their rewritten list
