@@ -50,18 +50,18 @@ and what :class:`TunedDaskBackend` does instead:
   scattered argument (:func:`_pack`), and dask sees one ``bytes`` and the
   futures: on that grid the client process (which runs the scheduler of a
   ``LocalCluster``) spends 0.4 s of CPU per search instead of 0.6-0.7 s, as
-  much as loky's. The scheduler no longer needs the estimator's libraries or the
-  user's modules: under joblib's backend, a scheduler that cannot import them
-  fails to deserialize the tasks and the search waits forever. A batch that
-  cannot be pickled fails its ``Parallel`` call (joblib's backend logs the
-  error on the event loop and waits forever too).
+  much as loky's. The scheduler no longer needs the estimator's libraries or
+  the user's modules (only joblib and skhpo): under joblib's backend, a
+  scheduler that cannot import them fails to deserialize the tasks and the
+  search waits forever. A batch that cannot be pickled fails its ``Parallel``
+  call (joblib's backend logs the error on the event loop and waits forever
+  too).
 - **Pickling twice.** Each call also carries the caller's warning filters, and
   Python's default filters name the module ``__main__``. A pickle that spells
   ``__main__`` may hold an object of the user's script, which workers cannot
   import, so distributed (and :func:`_pack`) pickles it again with
-  cloudpickle: 1.3 ms per task instead of 0.5 ms on
-  that grid (0.07 s of the client's 1.5 s of CPU: small, but paid by every task
-  of every search). The tuned backend spells that module pattern
+  cloudpickle: 1.3 ms per task instead of 0.5 ms on that grid (small, but paid
+  by every task of every search). The tuned backend spells that module pattern
   ``__main_[_]``, which matches the same modules.
 - **Memory kept between fits.** The clusters :func:`dask_backend` starts give
   their workers ``MALLOC_TOP_PAD_`` (see ``LEAN_WORKER_ENVIRON`` in
@@ -305,15 +305,10 @@ def _pack(items, futures_by_id):
 
     ``items`` are ``(func, args, kwargs)`` calls; an argument (or a keyword
     argument's value) whose ``id`` is in ``futures_by_id`` is pickled as a
-    :class:`_Ref` to its future, once per batch; :func:`_unpack` puts the
-    values back. joblib's backend instead passes dask the calls themselves,
-    with the futures in place of the arguments: dask then walks every call to
-    find them, on submission and again in the scheduler, which unpickles each
-    estimator and pickles it again for the worker (0.15-0.2 s of the client
-    process's CPU per search of benchmarks/bench_grid_dask.py, a third of it).
-    Pickled here, the calls are one ``bytes`` to dask: the worker's task
-    unpickles them. As distributed does for a task, cloudpickle pickles what
-    pickle cannot, or what it pickles by reference to ``__main__``.
+    :class:`_Ref` to its future, once per batch, and :func:`_unpack` puts the
+    values back on the worker (why: "Calls pickled by the backend" in the
+    module docstring). As distributed does for a task, cloudpickle pickles what
+    pickle cannot, or what pickle pickles by reference to ``__main__``.
     """
     futures, refs = [], {}
 
@@ -399,9 +394,9 @@ def _without_main_filter(func, rewritten):
     ``__main__``. :func:`_pack` pickles each batch with ``pickle`` and, as
     distributed does for a task, when the bytes contain ``__main__`` (the sign
     of an object defined in the user's script), pickles it again with the
-    slower cloudpickle. The worker compiles
-    each module pattern as a regular expression (``warnings.filterwarnings``),
-    so ``"__main_[_]"`` matches the same modules. Returns a copy; ``func`` is
+    slower cloudpickle. The worker compiles each module pattern as a regular
+    expression (``warnings.filterwarnings``), so ``"__main_[_]"`` matches the
+    same modules. Returns a copy; ``func`` is
     not modified. ``rewritten`` maps ``id(filters)`` to their rewritten list
     (None: nothing to rewrite), so that the calls of a batch share one list,
     pickled once.
@@ -516,8 +511,8 @@ def dask_backend(client=None, *, n_workers=None, wait_for_workers_timeout=10):
     :class:`~sklearn.model_selection.RandomizedSearchCV`,
     :class:`~skhpo.SMBOSearchCV` with ``execution="joblib"``,
     ``cross_validate``, ...) runs on a dask cluster, as under
-    ``joblib.parallel_config(backend="dask")``, with four differences that make
-    it faster on small and large clusters alike:
+    ``joblib.parallel_config(backend="dask")``, with five differences that make
+    it faster on small and large clusters alike, and more robust on them:
 
     - each large argument (``X``, ``y``, the folds' indices) is sent once to
       every worker, then reused by every task and every later call;
@@ -528,7 +523,11 @@ def dask_backend(client=None, *, n_workers=None, wait_for_workers_timeout=10):
       process per core (BLAS limited to one thread per worker);
     - a ``Parallel`` call inside a fit (a random forest's trees, ...) runs in
       the fit's worker, on threads if the estimator's ``n_jobs`` asks for them,
-      as under loky, instead of as tasks of their own on the cluster.
+      as under loky, instead of as tasks of their own on the cluster;
+    - each batch of fits is pickled once, on the client: the scheduler does not
+      unpickle it, so it needs neither the estimator's libraries nor your own
+      modules, and a fit that cannot be pickled raises a
+      ``pickle.PicklingError`` instead of leaving the search waiting.
 
     The client is the current one inside the context (``distributed.get_client()``
     returns it), so skhpo's dask-aware scorers and adaptive searches use it too.
