@@ -321,10 +321,7 @@ def _pack(items, futures_by_id):
             futures.append(future)
         return refs[id(arg)]
 
-    calls = [
-        (func, [ref(arg) for arg in args], {k: ref(v) for k, v in kwargs.items()})
-        for func, args, kwargs in items
-    ]
+    calls = _map_arguments(items, ref)
     try:
         payload = pickle.dumps(calls, protocol=5)
     except Exception:
@@ -340,9 +337,14 @@ def _unpack(payload, values):
     def value(arg):
         return values[arg.index] if isinstance(arg, _Ref) else arg
 
+    return _map_arguments(pickle.loads(payload), value)
+
+
+def _map_arguments(calls, convert):
+    """``calls`` with ``convert`` applied to each argument and keyword value."""
     return [
-        (func, [value(arg) for arg in args], {k: value(v) for k, v in kwargs.items()})
-        for func, args, kwargs in pickle.loads(payload)
+        (func, [convert(a) for a in args], {k: convert(v) for k, v in kwargs.items()})
+        for func, args, kwargs in calls
     ]
 
 
@@ -396,10 +398,9 @@ def _without_main_filter(func, rewritten):
     of an object defined in the user's script), pickles it again with the
     slower cloudpickle. The worker compiles each module pattern as a regular
     expression (``warnings.filterwarnings``), so ``"__main_[_]"`` matches the
-    same modules. Returns a copy; ``func`` is
-    not modified. ``rewritten`` maps ``id(filters)`` to their rewritten list
-    (None: nothing to rewrite), so that the calls of a batch share one list,
-    pickled once.
+    same modules. Returns a copy; ``func`` is not modified. ``rewritten`` maps
+    ``id(filters)`` to their rewritten list (None: nothing to rewrite), so that
+    the calls of a batch share one list, pickled once.
     """
     filters = getattr(func, "warning_filters", None)
     if not isinstance(filters, list):

@@ -129,31 +129,26 @@ def _fit_items(estimator, X, y, folds, fit_kwargs, items):
     ``(output, seconds)`` pair per item. ``Parallel`` calls inside the fits
     run as in loky's workers (:func:`skhpo._nesting.nested_parallel_config`).
     """
-    done = []
     with nested_parallel_config():
-        for parameters, split, candidate_progress in items:
-            start = time.perf_counter()
-            try:
-                out = _fit_split(
-                    clone(estimator),
-                    parameters,
-                    X,
-                    y,
-                    folds,
-                    fit_kwargs,
-                    split,
-                    candidate_progress,
-                )
-            except KeyboardInterrupt:
-                raise _FitInterrupted(f"{parameters!r}, split {split}") from None
-            except Exception as exc:
-                exc.add_note(
-                    f"Raised by the fit of the candidate {parameters!r} on split "
-                    f"{split} of {len(folds)} (error_score='raise')."
-                )
-                raise
-            done.append((out, time.perf_counter() - start))
-    return done
+        return [_timed_fit(estimator, X, y, folds, fit_kwargs, *item) for item in items]
+
+
+def _timed_fit(estimator, X, y, folds, fit_kwargs, parameters, split, progress):
+    """One item of :func:`_fit_items`: its ``(output, seconds)``."""
+    start = time.perf_counter()
+    try:
+        out = _fit_split(
+            clone(estimator), parameters, X, y, folds, fit_kwargs, split, progress
+        )
+    except KeyboardInterrupt:
+        raise _FitInterrupted(f"{parameters!r}, split {split}") from None
+    except Exception as exc:
+        exc.add_note(
+            f"Raised by the fit of the candidate {parameters!r} on split "
+            f"{split} of {len(folds)} (error_score='raise')."
+        )
+        raise
+    return out, time.perf_counter() - start
 
 
 class _KilledFit(BaseEstimator):
