@@ -176,8 +176,9 @@ class _Context:
     log_every: int
     # Called with (run prefix, record) for every score record; or None.
     on_record: object = None
-    # Futures still referenced, to cancel on failure. Weak: a chain's
-    # intermediate states are released once the next call has used them.
+    # Every future the search made that is still referenced, released when
+    # the search ends (a traceback's frames may hold some). Weak: a chain's
+    # intermediate states are released once nothing references them.
     live: weakref.WeakSet = field(default_factory=weakref.WeakSet)
     # skhpo._checkpoint.ModelCheckpoint, or None.
     checkpoint: object = None
@@ -228,11 +229,6 @@ class _Context:
                 if self.client.status != "running":
                     raise
                 await asyncio.sleep(1)
-
-
-def _forget(ctx, obj):
-    if isinstance(obj, Future):
-        ctx.live.discard(obj)
 
 
 class _Run:
@@ -323,7 +319,7 @@ class _Run:
     def _resubmit(self, model_id):
         """Redo a model's round from its latest scored state (tasks were lost)."""
         target = self.calls[model_id]
-        _forget(self.ctx, self.speculative.pop(model_id, None))
+        self.speculative.pop(model_id, None)
         state = self.scored.get(model_id)
         if state is None:
             self.states[model_id], self.calls[model_id] = self._create(model_id), 0
@@ -365,11 +361,10 @@ class _Run:
                 self.n_wasted += 1
             else:
                 self.n_speculative -= 1
-            self.ctx.live.discard(future)
         survivors = set(decision.survivors)
         dropped = [m for m in self.states if m not in survivors]
         for model_id in dropped:
-            _forget(self.ctx, self.states.pop(model_id))
+            self.states.pop(model_id)
             self.scored.pop(model_id, None)
         if self.ctx.checkpoint is not None and dropped:
             self.ctx.checkpoint.drop(self.index, dropped)
@@ -532,7 +527,6 @@ class _Run:
                 pending[retry] = (model_id, attempt + 1)
                 completed.add(retry)
                 continue
-            self.ctx.live.discard(future)
             records.append(self._record(model_id, result))
             self._speculate(model_id)
         return records, True
@@ -591,7 +585,6 @@ class _Run:
             else:
                 best = best.model
         for state in [*self.states.values(), *self.speculative.values()]:
-            _forget(self.ctx, state)
             if isinstance(state, Future):
                 state.release()  # not started yet (max_time): never run
         self.states.clear()
@@ -756,10 +749,7 @@ async def run_adaptive(
         # The same split seeds: the same training and validation blocks.
         random_state = np.random.RandomState()
         random_state.set_state(split_state)
-        old = ctx.data
         ctx.data, (ctx.estimator, ctx.scorer, ctx.fit_params) = await load(random_state)
-        for future in old.futures:
-            live.discard(future)
 
     try:
         data, (estimator, scorer, fit_params) = await load(random_state)
