@@ -61,6 +61,29 @@ def cluster():
 
 
 @pytest.fixture(scope="module")
+def process_cluster():
+    """A LocalCluster of 2 single-threaded worker processes (with nannies, which
+    restart a worker that dies), per module."""
+    with LocalCluster(
+        n_workers=2,
+        threads_per_worker=1,
+        processes=True,
+        dashboard_address=None,
+        silence_logs=50,
+    ) as cluster:
+        yield cluster
+
+
+@pytest.fixture
+def crashing_classifier(monkeypatch):
+    """tests/_crashing.py, importable by name here and in worker processes."""
+    monkeypatch.syspath_prepend(os.path.dirname(__file__))
+    from _crashing import CrashingClassifier
+
+    return CrashingClassifier
+
+
+@pytest.fixture(scope="module")
 def module_client(cluster):
     with Client(cluster, set_as_default=False) as client:
         yield client

@@ -242,18 +242,6 @@ def _holder_of_most_data(dask_scheduler):
     return max(counts, key=counts.get) if counts else None
 
 
-@pytest.fixture(scope="module")
-def process_cluster():
-    with LocalCluster(
-        n_workers=2,
-        threads_per_worker=1,
-        processes=True,
-        dashboard_address=None,
-        silence_logs=50,
-    ) as cluster:
-        yield cluster
-
-
 @pytest.mark.parametrize("name", ["successive-halving", "hyperband"])
 def test_killed_worker_costs_only_its_running_tasks(process_cluster, name):
     with Client(process_cluster, set_as_default=False) as client:

@@ -7,19 +7,22 @@ Client, a scheduler address or a cluster object and closes only what it opened.
 
 import os
 import pickle
+import signal
 import subprocess
 import sys
 import threading
+import time
 import warnings
 
 import dask
 import joblib
 import numpy as np
 import pytest
-from distributed import Client, get_client, get_task_stream
+from distributed import Client, LocalCluster, get_client, get_task_stream
+from distributed.scheduler import KilledWorker
 from distributed.utils_test import gen_cluster
 from scipy.stats import loguniform
-from sklearn.base import BaseEstimator, ClassifierMixin
+from sklearn.base import BaseEstimator, ClassifierMixin, clone
 from sklearn.datasets import make_classification, make_regression
 from sklearn.ensemble import RandomForestClassifier
 from sklearn.linear_model import LogisticRegression, Ridge
@@ -30,6 +33,7 @@ from sklearn.model_selection import (
     RandomizedSearchCV,
     cross_validate,
 )
+from sklearn.neural_network import MLPClassifier
 from sklearn.svm import SVC
 
 from skhpo import SMBOSearchCV
@@ -206,7 +210,9 @@ def test_parallel_calls_inside_a_fit_run_in_its_worker(client, n_jobs):
     with dask_backend(client), get_task_stream(client) as tasks:
         scores = cross_validate(_ParallelInFit(n_jobs), X, y, cv=3)["test_score"]
     assert scores.tolist() == [1.0] * 3
-    assert all("fit_and_score" in task["key"] for task in tasks.data)
+    # (and the tasks that copy X, y and the folds to the second worker)
+    keys = [task["key"] for task in tasks.data]
+    assert all("fit_and_score" in key or "copy_to_worker" in key for key in keys)
 
 
 @pytest.mark.parametrize("n_jobs", [None, 2])
@@ -429,6 +435,100 @@ def test_the_scheduler_need_not_import_the_estimators_module(tmp_path, monkeypat
     assert search.best_params_["C"] in (0.1, 1.0)
 
 
+# -- dead workers ---------------------------------------------------------------
+
+
+def _kill_every_worker(client):
+    """SIGKILL the worker processes of ``client``'s cluster (their nannies start
+    new ones); the scattered data they held is lost with them."""
+    for pid in client.run(os.getpid).values():
+        os.kill(pid, signal.SIGKILL)
+
+
+def _fit_done(dask_scheduler):
+    return any(
+        "fit_and_score" in str(key) and ts.state == "memory"
+        for key, ts in dask_scheduler.tasks.items()
+    )
+
+
+def test_workers_dying_between_searches_cost_no_search(
+    process_cluster, sequential_results
+):
+    """The data kept for later calls was lost: it is scattered again. (joblib's
+    backend fails every later search: its tasks are cancelled for lost data.)"""
+    with Client(process_cluster, set_as_default=False) as client:
+        client.wait_for_workers(2)
+        with dask_backend(client):
+            _grid().fit(X, y)
+            _kill_every_worker(client)
+            search = _grid().fit(X, y)
+        client.wait_for_workers(2, timeout=60)
+    _same_scores(search.cv_results_, sequential_results["grid"])
+
+
+@pytest.mark.filterwarnings("ignore::sklearn.exceptions.ConvergenceWarning")
+def test_workers_dying_during_a_search_cost_no_fit(process_cluster):
+    """Batches cancelled because their data died with the workers are sent again."""
+    X_slow, y_slow = make_classification(n_samples=1500, random_state=0)
+    search = GridSearchCV(
+        MLPClassifier((50,), max_iter=100, random_state=0),
+        {"alpha": [1e-4, 1e-3, 1e-2, 1e-1]},
+        cv=3,
+    )
+    expected = clone(search).fit(X_slow, y_slow).cv_results_
+    killed = []
+    with Client(process_cluster, set_as_default=False) as client:
+        client.wait_for_workers(2)
+
+        def kill_after_the_first_fit():
+            while not client.run_on_scheduler(_fit_done):
+                time.sleep(0.02)
+            _kill_every_worker(client)
+            killed.append(time.monotonic())
+
+        killer = threading.Thread(target=kill_after_the_first_fit, daemon=True)
+        with dask_backend(client):
+            killer.start()
+            search.fit(X_slow, y_slow)
+            finished = time.monotonic()
+        killer.join()
+        client.wait_for_workers(2, timeout=60)
+    assert killed and killed[0] < finished  # in the middle of the search
+    _same_scores(search.cv_results_, expected)
+
+
+@pytest.mark.parametrize(
+    ("n_workers", "n_samples", "error", "match"),
+    [
+        # X scattered to the only worker, lost with it each time the fit kills
+        # it: the batch is sent again MAX_RESENDS times.
+        (1, 100, RuntimeError, "to the cluster 2 times.*lost with the workers"),
+        # X small enough to travel with the task: dask's KilledWorker. (joblib's
+        # backend waits for the batch forever.)
+        (2, 20, KilledWorker, "all those workers died"),
+    ],
+)
+def test_a_fit_that_kills_its_workers_fails_the_search(
+    crashing_classifier, monkeypatch, n_workers, n_samples, error, match
+):
+    monkeypatch.setattr(TunedDaskBackend, "MAX_RESENDS", 1)
+    X_small, y_small = make_classification(
+        n_samples=n_samples, n_features=2, n_informative=2, n_redundant=0
+    )
+    search = GridSearchCV(crashing_classifier(), {"c": [0.1, 0.9]}, cv=2)
+    with dask.config.set({"distributed.scheduler.allowed-failures": 1}):
+        cluster = LocalCluster(
+            n_workers=n_workers,
+            threads_per_worker=1,
+            processes=True,
+            dashboard_address=None,
+            silence_logs=50,
+        )
+    with cluster, dask_backend(cluster), pytest.raises(error, match=match):
+        search.fit(X_small, y_small)
+
+
 def test_sklearn_progress_bar_under_dask_backend(client, sequential_results):
     callback = pytest.importorskip("sklearn.callback")
     pytest.importorskip("rich")
@@ -438,6 +538,21 @@ def test_sklearn_progress_bar_under_dask_backend(client, sequential_results):
         warnings.filterwarnings("ignore", "The estimator .* does not support")
         search.fit(X, y)
     _same_scores(search.cv_results_, sequential_results["grid"])
+
+
+def test_a_cluster_of_one_thread_runs_the_fits():
+    """joblib runs a call in the calling process when its backend reports one
+    job: the fits would run beside the client."""
+    with (
+        LocalCluster(
+            n_workers=1, threads_per_worker=1, processes=False, dashboard_address=None
+        ) as cluster,
+        dask_backend(cluster) as one_thread,
+    ):
+        with get_task_stream(one_thread) as tasks:
+            search = _grid().fit(X, y)
+    assert sum("fit_and_score" in task["key"] for task in tasks.data) >= 1
+    assert len(search.cv_results_["params"]) == 6
 
 
 def test_small_and_lazy_arguments_travel_with_their_tasks(client):
@@ -553,7 +668,13 @@ def test_n_workers_with_a_client_is_an_error(client):
             pass
 
 
-@gen_cluster(client=True, nthreads=[("127.0.0.1", 1)])
+# (The worker processes of the module's process_cluster, and their nannies'
+# threads, are not leaks of this test.)
+@gen_cluster(
+    client=True,
+    nthreads=[("127.0.0.1", 1)],
+    clean_kwargs={"processes": False, "threads": False},
+)
 async def test_asynchronous_client_is_refused(c, s, a):
     with pytest.raises(ValueError, match="needs a synchronous distributed.Client"):
         with dask_backend(c):

@@ -277,15 +277,6 @@ def _kill_a_worker_during_a_fit(client, pids, killed):
         time.sleep(0.02)
 
 
-@pytest.fixture
-def crashing_classifier(monkeypatch):
-    """tests/_crashing.py, importable by name here and in worker processes."""
-    monkeypatch.syspath_prepend(os.path.dirname(__file__))
-    from _crashing import CrashingClassifier
-
-    return CrashingClassifier
-
-
 @pytest.mark.parametrize("error_score", [np.nan, "raise"])
 def test_a_fit_that_kills_its_workers_is_a_failed_fit(crashing_classifier, error_score):
     """KilledWorker: the fit is scored error_score, the search goes on."""

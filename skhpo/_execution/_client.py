@@ -19,10 +19,11 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import random
 import threading
 
 import dask
-from distributed import Client, Future, LocalCluster, get_client
+from distributed import Client, Future, LocalCluster, fire_and_forget, get_client
 
 __all__ = [
     "LEAN_CLUSTER_CONFIG",
@@ -32,6 +33,7 @@ __all__ = [
     "is_future",
     "joblib_client",
     "run_on_client",
+    "scatter_to_every_worker",
 ]
 
 
@@ -158,3 +160,40 @@ async def resolve_fit_params(client, fit_params):
             value = await client.compute(value)
         resolved[name] = value
     return resolved
+
+
+async def scatter_to_every_worker(client, objects):
+    """Futures of ``objects``, with a copy of each on every worker.
+
+    The objects are scattered to one worker, and every other worker gets them
+    as the dependencies of a small task pinned to it (fire-and-forget), fetched
+    by dask's transfers between workers, which survive a dying worker. Not
+    ``scatter(broadcast=True)``: a worker that dies during it leaves the
+    scheduler retrying it forever (dask/distributed#5704), and every later
+    broadcast on the cluster waits behind it. A worker that dies during the
+    scatter itself fails it with an ``OSError`` (``CommClosedError``, the
+    scheduler's ``TimeoutError``): the callers try again.
+    """
+    workers = list(await client.nthreads(asynchronous=True))
+    holder = random.choice(workers) if workers else None
+    futures = await client.scatter(
+        list(objects), workers=holder, hash=False, asynchronous=True
+    )
+    for worker in workers:
+        if worker != holder:
+            # (allow_other_workers: should the worker die first, the task runs
+            # on another one instead of waiting for it forever.)
+            fire_and_forget(
+                client.submit(
+                    _copy_to_worker,
+                    *futures,
+                    workers=worker,
+                    allow_other_workers=True,
+                    pure=False,
+                )
+            )
+    return futures
+
+
+def _copy_to_worker(*objects):
+    """A task whose only work is to get its arguments onto its worker."""

@@ -52,6 +52,7 @@ from distributed import Future, as_completed
 from distributed.comm.core import CommClosedError
 
 from . import _tasks
+from ._client import scatter_to_every_worker
 from ._data import prepare_data
 
 __all__ = ["ClusterLostError", "RunResult", "RunSpec", "run_adaptive"]
@@ -630,7 +631,7 @@ async def _scatter(client, objects, live):
     # survives the loss of a worker).
     sent = iter(())
     if to_send:
-        sent = iter(await client.scatter(to_send, hash=False, broadcast=True))
+        sent = iter(await scatter_to_every_worker(client, to_send))
     futures = [obj if isinstance(obj, Future) else next(sent) for obj in objects]
     # Only ours: the caller's Futures are the caller's to release.
     live.update(f for f, obj in zip(futures, objects) if f is not obj)

@@ -9,11 +9,21 @@ and what :class:`TunedDaskBackend` does instead:
   anew at every ``Parallel`` call (one call per round of an SMBO search), each to
   *one* worker. Tasks that need them are first assigned to that worker and then
   stolen by the others, which fetch the data from it; until then they wait. The
-  tuned backend scatters each large argument once per context to *every* worker
-  (``broadcast=True``), so any worker can start any task at once, and every later
+  tuned backend scatters each large argument once per context and has *every*
+  worker copy it at once (:func:`~._client.scatter_to_every_worker`; not
+  ``broadcast=True``, which a worker dying during it turns into a scheduler
+  retrying forever), so any worker can start any task at once, and every later
   call (round) reuses the copies: between calls, dask's active memory manager
   keeps one replica, which a worker that needs it again fetches from its peer,
   never from the client.
+- **Dead workers.** A worker that dies takes its running tasks with it, and
+  dask runs them again elsewhere. But when every worker holding ``X`` (say)
+  died, joblib's backend fails the search (the tasks that need ``X`` are
+  cancelled), and every later search of the context too (it keeps the lost
+  future). The tuned backend scatters lost data again from the client and
+  sends the cancelled batches again. And a task that killed its workers
+  (``KilledWorker``, a fit that crashes its process) fails the search, where
+  joblib's backend waits for it forever.
 - **Task granularity.** joblib's auto-batching grows batches until one lasts 0.2
   to 2 s, measured from dispatch to completion (time spent waiting in the queue
   included). A grid whose late candidates are slower than its first ones (large
@@ -105,7 +115,7 @@ from joblib._dask import Batch, DaskDistributedBackend
 from joblib._utils import _TracebackCapturingWrapper
 
 from .._nesting import nested_parallel_config
-from ._client import lean_local_client
+from ._client import lean_local_client, scatter_to_every_worker
 
 __all__ = ["TunedDaskBackend", "dask_backend"]
 
@@ -122,7 +132,8 @@ def _cpu_count():
 
 
 class TunedDaskBackend(DaskDistributedBackend):
-    """joblib's dask backend with data broadcast once and batches timed on workers.
+    """joblib's dask backend with data sent once, batches timed on workers, and
+    batches sent again when the cluster lost their data.
 
     Parameters
     ----------
@@ -141,32 +152,39 @@ class TunedDaskBackend(DaskDistributedBackend):
     #: two steps instead of five (38-44 tasks instead of 51 on the grid of
     #: benchmarks/bench_grid_dask.py), fits of 1 ms in four instead of eleven.
     MAX_BATCH_GROWTH = 8
+    #: How many times a batch is sent again after the cluster cancelled it for
+    #: lost data (every worker holding ``X``, say, died; the data are then
+    #: scattered again from the client). joblib's backend fails the
+    #: ``Parallel`` call at the first loss.
+    MAX_RESENDS = 3
+    #: Seconds to retry sending data to the workers while some of them die.
+    SCATTER_TIMEOUT = 60
 
     def __init__(self, client, **kwargs):
         super().__init__(client=client, **kwargs)
         # joblib looks scattered arguments up by id(); holding a reference keeps
         # each id from being reused by another object while the backend lives.
-        self._scatter = []
+        self._scatter = {}
         self._scattering = {}  # id(arg) -> the asyncio task sending it
         self._compute_seconds = None  # of the batch whose result came last
+        # dask future -> (joblib's batch, how many times it was sent again)
+        self._sent = {}
 
     async def _to_func_args(self, func):
         # Runs on the client's event loop, like every submission of joblib's
         # backend (a blocking call here or in ``submit`` would deadlock with
         # joblib's lock). Concurrent submissions share one scatter per argument.
         items = _light_batch(func.items)
-        for _, args, kwargs in items:
-            for arg in (*args, *kwargs.values()):
-                if id(arg) in self.data_futures or not _worth_scattering(arg):
-                    continue
-                task = self._scattering.get(id(arg))
-                if task is None:
-                    task = asyncio.ensure_future(self._broadcast(arg))
-                    self._scattering[id(arg)] = task
-                await task
+        large = {
+            id(arg): arg
+            for _, args, kwargs in items
+            for arg in (*args, *kwargs.values())
+            if _worth_scattering(arg)
+        }
+        futures_by_id = await self._scattered(list(large.values()))
         name = repr(Batch(items))
         try:
-            payload, futures = _pack(items, self.data_futures)
+            payload, futures = _pack(items, futures_by_id)
         except Exception as exc:
             raise pickle.PicklingError(
                 f"dask_backend could not pickle {name} to send it to the "
@@ -187,32 +205,70 @@ class TunedDaskBackend(DaskDistributedBackend):
         """
         cf_future = concurrent.futures.Future()
         cf_future.get = cf_future.result  # joblib's AsyncResult API
-
-        async def send():
-            try:
-                batch, futures = await self._to_func_args(func)
-            except Exception as exc:
-                cf_future.set_exception(exc)
-                callback(exc)
-                return
-            dask_future = self.client.submit(
-                _TracebackCapturingWrapper(batch),
-                tasks=futures,
-                key=f"{batch!r}-{uuid.uuid4().hex}",
-                **self.submit_kwargs,
-            )
-            self.waiting_futures.add(dask_future)
-            self._callbacks[dask_future] = callback
-            self._results[dask_future] = cf_future
-
-        self.client.loop.add_callback(send)
+        self.client.loop.add_callback(self._send, func, callback, cf_future)
         return cf_future
+
+    async def _send(self, func, callback, cf_future, resends=0):
+        try:
+            batch, futures = await self._to_func_args(func)
+        except Exception as exc:
+            cf_future.set_exception(exc)
+            callback(exc)
+            return
+        dask_future = self.client.submit(
+            _TracebackCapturingWrapper(batch),
+            tasks=futures,
+            key=f"{batch!r}-{uuid.uuid4().hex}",
+            **self.submit_kwargs,
+        )
+        self._sent[dask_future] = func, resends
+        self._callbacks[dask_future] = callback
+        self._results[dask_future] = cf_future
+        self.waiting_futures.add(dask_future)
+
+    async def _collect(self):
+        """joblib's loop over finished batches, with two differences: a batch
+        that the cluster cancelled because it lost the batch's data is sent
+        again (up to `MAX_RESENDS` times), and a task's error (such as
+        ``KilledWorker``) fails the ``Parallel`` call (joblib's backend waits
+        for the batch forever)."""
+        while self._continue:
+            async for future, result in self.waiting_futures:
+                func, resends = self._sent.pop(future, (None, 0))
+                cf_future = self._results.pop(future)
+                callback = self._callbacks.pop(future)
+                if future.status == "error":
+                    _, result, _ = result
+                elif future.status == "cancelled" and self.client.status == "running":
+                    resend = func is not None and self._continue
+                    if resend and resends < self.MAX_RESENDS:
+                        self.client.loop.add_callback(
+                            self._send, func, callback, cf_future, resends + 1
+                        )
+                        continue
+                    result = _lost_batch_error(future.key, resends + 1, result)
+                if isinstance(result, BaseException):
+                    cf_future.set_exception(result)
+                else:
+                    cf_future.set_result(result)
+                callback(result)
+            await asyncio.sleep(0.01)
 
     def configure(self, *args, **kwargs):
         """Start each ``Parallel`` call with joblib's initial batch size."""
         self.reset_batch_stats()
         self._compute_seconds = None
         return super().configure(*args, **kwargs)
+
+    def effective_n_jobs(self, n_jobs):
+        """The cluster's threads (joblib's backend), but at least 2.
+
+        With 1, joblib runs the calls in the calling process instead of
+        handing them to the backend: the fits of a search would run beside the
+        client, not on a cluster of a single worker thread.
+        """
+        n = super().effective_n_jobs(n_jobs)
+        return max(2, n) if n else n  # 0: no worker, and no wait for one
 
     def compute_batch_size(self):
         """joblib's batch size, growing up to `MAX_BATCH_GROWTH` times at once."""
@@ -245,18 +301,65 @@ class TunedDaskBackend(DaskDistributedBackend):
         seconds, self._compute_seconds = self._compute_seconds, None
         super().batch_completed(batch_size, duration if seconds is None else seconds)
 
-    async def _broadcast(self, arg):
-        [future] = await self.client.scatter(
-            [arg], broadcast=True, hash=False, asynchronous=True
-        )
-        self._scatter.append(arg)
-        self.data_futures[id(arg)] = future
+    async def _scattered(self, args):
+        """``{id(arg): future}`` of ``args`` on the workers: each scattered
+        once per context, and again if the cluster lost it (every worker
+        holding it died). Concurrent batches share one scatter per argument."""
+
+        def needs_sending(arg):
+            task = self._scattering.get(id(arg))
+            return task is None or (
+                task.done()
+                and (
+                    task.cancelled()
+                    or task.exception() is not None
+                    or task.result()[id(arg)].status != "finished"
+                )
+            )
+
+        new = [arg for arg in args if needs_sending(arg)]
+        if new:
+            task = asyncio.ensure_future(self._scatter_to_every_worker(new))
+            self._scattering.update((id(arg), task) for arg in new)
+        return {id(arg): (await self._scattering[id(arg)])[id(arg)] for arg in args}
+
+    async def _scatter_to_every_worker(self, args):
+        """Scatter ``args`` (:func:`scatter_to_every_worker`), again while
+        workers die during it, for up to `SCATTER_TIMEOUT` seconds."""
+        deadline = time.monotonic() + self.SCATTER_TIMEOUT
+        while True:
+            try:
+                futures = await scatter_to_every_worker(self.client, args)
+                break
+            except (concurrent.futures.CancelledError, OSError):
+                if self.client.status != "running" or time.monotonic() > deadline:
+                    raise
+                await asyncio.sleep(0.5)
+        for arg, future in zip(args, futures):
+            self._scatter[id(arg)] = arg
+            self.data_futures[id(arg)] = future
+        return {id(arg): future for arg, future in zip(args, futures)}
 
     def release(self):
         """Forget the scattered data, so that the workers can free it."""
         self.data_futures.clear()
         self._scattering.clear()
+        self._sent.clear()
         self._scatter.clear()
+
+
+def _lost_batch_error(key, times, cancelled):
+    error = RuntimeError(
+        f"dask_backend sent {key} to the cluster {times} times, and each time "
+        "the cluster cancelled it (reason: "
+        f"{getattr(cancelled, 'reason', cancelled)}): the data it needs (X, y, "
+        "the folds) were lost with the workers that held them. A worker dies "
+        "when a fit crashes its process or exceeds the worker's memory limit, "
+        "or when it is stopped from outside: look in the workers' logs, then "
+        "fit again."
+    )
+    error.__cause__ = cancelled
+    return error
 
 
 class _Timed:
@@ -512,7 +615,7 @@ def dask_backend(client=None, *, n_workers=None, wait_for_workers_timeout=10):
     :class:`~sklearn.model_selection.RandomizedSearchCV`,
     :class:`~skhpo.SMBOSearchCV` with ``execution="joblib"``,
     ``cross_validate``, ...) runs on a dask cluster, as under
-    ``joblib.parallel_config(backend="dask")``, with five differences that make
+    ``joblib.parallel_config(backend="dask")``, with seven differences that make
     it faster on small and large clusters alike, and more robust on them:
 
     - each large argument (``X``, ``y``, the folds' indices) is sent once to
@@ -528,7 +631,13 @@ def dask_backend(client=None, *, n_workers=None, wait_for_workers_timeout=10):
     - each batch of fits is pickled once, on the client: the scheduler does not
       unpickle it, so it needs neither the estimator's libraries nor your own
       modules, and a fit that cannot be pickled raises a
-      ``pickle.PicklingError`` instead of leaving the search waiting.
+      ``pickle.PicklingError`` instead of leaving the search waiting;
+    - when the workers holding the data died, it is sent again and the fits
+      that needed it run again (joblib's backend fails the search, and every
+      later one in the context), and a fit that kills its workers fails the
+      search with dask's ``KilledWorker`` (joblib's backend waits forever);
+    - the fits run on the cluster even when it has a single worker thread
+      (joblib's backend then runs them in the calling process).
 
     The client is the current one inside the context (``distributed.get_client()``
     returns it), so skhpo's dask-aware scorers and adaptive searches use it too.

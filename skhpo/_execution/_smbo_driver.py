@@ -49,7 +49,7 @@ from sklearn.base import BaseEstimator, clone
 
 from .._compat import fit_and_score
 from .._nesting import nested_parallel_config
-from ._client import active_client
+from ._client import active_client, scatter_to_every_worker
 
 __all__ = ["ClusterLostError", "async_client", "run_async_search"]
 
@@ -224,9 +224,12 @@ def run_async_search(
     n_splits = len(folds)
     n_threads = max(sum(client.nthreads().values()), 1)
 
-    def send(**kwargs):
-        return client.scatter(
-            [X, y, folds, fit_kwargs], broadcast=True, hash=False, **kwargs
+    def send(timeout=None):
+        return client.sync(
+            scatter_to_every_worker,
+            client,
+            [X, y, folds, fit_kwargs],
+            callback_timeout=timeout,
         )
 
     data = send()
