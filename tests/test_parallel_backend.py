@@ -37,6 +37,7 @@ from sklearn.neural_network import MLPClassifier
 from sklearn.svm import SVC
 
 from skhpo import SMBOSearchCV
+from skhpo._execution._client import scatter_to_every_worker
 from skhpo._execution._joblib import TunedDaskBackend, _Timed
 from skhpo.metrics import get_scorer
 from skhpo.parallel import dask_backend
@@ -124,6 +125,23 @@ def test_large_arguments_are_sent_once_per_context(client):
     # X, y and the 3 folds' train indices (200 int64s; the test folds' 100 are
     # small enough to travel with their tasks).
     assert set(first) == {id(X_big), id(y_big)} | {id(train) for train, _ in folds}
+
+
+def test_scatter_to_every_worker_leaves_a_copy_on_each(client):
+    data = [np.arange(1000), np.ones((50, 4))]
+    client.amm.stop()  # (it would drop the copies no task waits for)
+    try:
+        futures = client.sync(scatter_to_every_worker, client, data)
+        deadline = time.monotonic() + 10
+        while time.monotonic() < deadline:
+            holders = client.who_has(futures)
+            if all(len(workers) == 2 for workers in holders.values()):
+                break
+            time.sleep(0.05)
+    finally:
+        client.amm.start()
+    assert all(len(workers) == 2 for workers in holders.values())
+    assert [f.result().tolist() for f in futures] == [d.tolist() for d in data]
 
 
 @pytest.mark.parametrize(

@@ -176,9 +176,13 @@ async def scatter_to_every_worker(client, objects):
     """
     workers = list(await client.nthreads(asynchronous=True))
     holder = random.choice(workers) if workers else None
-    futures = await client.scatter(
-        list(objects), workers=holder, hash=False, asynchronous=True
-    )
+    try:
+        futures = await client.scatter(
+            list(objects), workers=holder, hash=False, asynchronous=True
+        )
+    except KeyError:  # the holder left the cluster since: any worker will do
+        holder = None
+        futures = await client.scatter(list(objects), hash=False, asynchronous=True)
     for worker in workers:
         if worker != holder:
             # (allow_other_workers: should the worker die first, the task runs
