@@ -60,10 +60,11 @@ def cluster():
         yield cluster
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture
 def process_cluster():
     """A LocalCluster of 2 single-threaded worker processes (with nannies, which
-    restart a worker that dies), per module."""
+    restart a worker that dies), per test: ``gen_cluster`` tests terminate
+    every child process of the test process, a running cluster's workers too."""
     with LocalCluster(
         n_workers=2,
         threads_per_worker=1,

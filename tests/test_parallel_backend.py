@@ -463,13 +463,6 @@ def _kill_every_worker(client):
         os.kill(pid, signal.SIGKILL)
 
 
-def _fit_done(dask_scheduler):
-    return any(
-        "fit_and_score" in str(key) and ts.state == "memory"
-        for key, ts in dask_scheduler.tasks.items()
-    )
-
-
 def test_workers_dying_between_searches_cost_no_search(
     process_cluster, sequential_results
 ):
@@ -481,7 +474,6 @@ def test_workers_dying_between_searches_cost_no_search(
             _grid().fit(X, y)
             _kill_every_worker(client)
             search = _grid().fit(X, y)
-        client.wait_for_workers(2, timeout=60)
     _same_scores(search.cv_results_, sequential_results["grid"])
 
 
@@ -499,19 +491,23 @@ def test_workers_dying_during_a_search_cost_no_fit(process_cluster):
     with Client(process_cluster, set_as_default=False) as client:
         client.wait_for_workers(2)
 
-        def kill_after_the_first_fit():
-            while not client.run_on_scheduler(_fit_done):
+        def kill_after_the_first_fits():
+            deadline = time.monotonic() + 60
+            while time.monotonic() < deadline:
+                keys = [k for ks in client.processing().values() for k in ks]
+                if any("fit_and_score" in str(key) for key in keys):
+                    time.sleep(0.3)  # a fit (0.2 s) or two done
+                    _kill_every_worker(client)
+                    killed.append(time.monotonic())
+                    return
                 time.sleep(0.02)
-            _kill_every_worker(client)
-            killed.append(time.monotonic())
 
-        killer = threading.Thread(target=kill_after_the_first_fit, daemon=True)
+        killer = threading.Thread(target=kill_after_the_first_fits, daemon=True)
         with dask_backend(client):
             killer.start()
             search.fit(X_slow, y_slow)
             finished = time.monotonic()
         killer.join()
-        client.wait_for_workers(2, timeout=60)
     assert killed and killed[0] < finished  # in the middle of the search
     _same_scores(search.cv_results_, expected)
 
@@ -686,13 +682,7 @@ def test_n_workers_with_a_client_is_an_error(client):
             pass
 
 
-# (The worker processes of the module's process_cluster, and their nannies'
-# threads, are not leaks of this test.)
-@gen_cluster(
-    client=True,
-    nthreads=[("127.0.0.1", 1)],
-    clean_kwargs={"processes": False, "threads": False},
-)
+@gen_cluster(client=True, nthreads=[("127.0.0.1", 1)])
 async def test_asynchronous_client_is_refused(c, s, a):
     with pytest.raises(ValueError, match="needs a synchronous distributed.Client"):
         with dask_backend(c):
