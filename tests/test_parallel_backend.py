@@ -453,6 +453,43 @@ def test_the_scheduler_need_not_import_the_estimators_module(tmp_path, monkeypat
     assert search.best_params_["C"] in (0.1, 1.0)
 
 
+_STARTED = []  # the fits of _SlowOrFailingFit started (threads of one process)
+
+
+class _SlowOrFailingFit(ClassifierMixin, BaseEstimator):
+    def __init__(self, fail=False):
+        self.fail = fail
+
+    def fit(self, X, y):
+        _STARTED.append(self.fail)
+        if self.fail:
+            time.sleep(0.1)
+            raise ValueError("this fit fails")
+        time.sleep(1.0)
+        self.classes_ = np.unique(y)
+        return self
+
+    def score(self, X, y):
+        return 0.5
+
+
+def test_a_failed_search_cancels_the_batches_it_sent(client):
+    """4 batches of one fit are sent at once (pre_dispatch); the first fails at
+    0.1 s, and the batches not started by then (one or two, as the scheduler
+    placed them) are cancelled. (joblib's backend runs them: 4 fits start.)"""
+    _STARTED.clear()
+    search = GridSearchCV(
+        _SlowOrFailingFit(),
+        {"fail": [True, False, False, False]},
+        cv=[(np.arange(60), np.arange(60, 120))],
+        error_score="raise",
+    )
+    with dask_backend(client), pytest.raises(ValueError, match="this fit fails"):
+        search.fit(X, y)
+    time.sleep(1.5)  # the fits started with the failure are over
+    assert _STARTED in ([True, False], [True, False, False])
+
+
 # -- dead workers ---------------------------------------------------------------
 
 

@@ -100,6 +100,7 @@ import asyncio
 import concurrent.futures
 import contextlib
 import copy
+import functools
 import numbers
 import os
 import pickle
@@ -259,6 +260,20 @@ class TunedDaskBackend(DaskDistributedBackend):
         self.reset_batch_stats()
         self._compute_seconds = None
         return super().configure(*args, **kwargs)
+
+    def abort_everything(self, ensure_ready=True):
+        """Forget the batches in flight, as joblib's backend does, and cancel
+        their tasks: a failed or interrupted ``Parallel`` call leaves on the
+        cluster only the batches already running. (joblib's backend lets every
+        batch sent run to its end, up to ``pre_dispatch`` batches of 1-3 s.)
+        """
+        futures = list(self._sent)
+        self._sent.clear()
+        super().abort_everything(ensure_ready)
+        if futures:
+            self.client.loop.add_callback(
+                functools.partial(self.client.cancel, futures, asynchronous=True)
+            )
 
     def effective_n_jobs(self, n_jobs):
         """The cluster's threads (joblib's backend), but at least 2.
