@@ -12,25 +12,15 @@ settings and their data, and read back per-model histories.
 - :mod:`._postfit`: blockwise, lazy ``predict``/``transform`` on dask inputs.
 """
 
-from ._client import (
-    active_client,
-    gather_if_future,
-    is_future,
-    joblib_client,
-    resolve_fit_params,
-    run_on_client,
-)
-from ._data import check_fit_data, check_test_size, is_dask_array, is_dask_frame
-from ._engine import ClusterLostError, RunResult, RunSpec, run_adaptive
-from ._postfit import apply_method
+from .._lazy import lazy_attributes
 
 __all__ = [
     "ClusterLostError",
     "RunResult",
     "RunSpec",
     "active_client",
-    "check_fit_data",
     "apply_method",
+    "check_fit_data",
     "check_test_size",
     "gather_if_future",
     "is_dask_array",
@@ -41,3 +31,30 @@ __all__ = [
     "run_adaptive",
     "run_on_client",
 ]
+
+# Lazy (see skhpo/_lazy.py): a worker running a dask_backend batch imports
+# ._joblib, not ._data's dask.array nor the engine.
+__getattr__, __dir__ = lazy_attributes(
+    __name__,
+    {
+        **dict.fromkeys(
+            [
+                "active_client",
+                "gather_if_future",
+                "is_future",
+                "joblib_client",
+                "resolve_fit_params",
+                "run_on_client",
+            ],
+            "._client",
+        ),
+        **dict.fromkeys(
+            ["check_fit_data", "check_test_size", "is_dask_array", "is_dask_frame"],
+            "._data",
+        ),
+        **dict.fromkeys(
+            ["ClusterLostError", "RunResult", "RunSpec", "run_adaptive"], "._engine"
+        ),
+        "apply_method": "._postfit",
+    },
+)
