@@ -14,8 +14,8 @@ def lazy_attributes(package, where, submodules=()):
     """``__getattr__`` and ``__dir__`` for the package named ``package``.
 
     ``where`` maps each public name to the submodule (relative, like
-    ``"._smbo"``) that defines it; the names in ``submodules`` resolve to the
-    submodules themselves, as they did when the package imported them eagerly.
+    ``"._smbo"``) that defines it; the names in ``submodules`` resolve to those
+    submodules (``skhpo.metrics`` after a bare ``import skhpo``).
     """
 
     def __getattr__(name):

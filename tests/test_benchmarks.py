@@ -8,21 +8,15 @@ bayesmark normalization on a hand-made table.
 import importlib.util
 import math
 import os
-import pathlib
-import sys
 
 import pandas as pd
 import pytest
 from sklearn.base import clone
 from sklearn.model_selection import GridSearchCV
 
-ROOT = pathlib.Path(__file__).resolve().parents[1]
-if str(ROOT) not in sys.path:
-    sys.path.insert(0, str(ROOT))
-
-from benchmarks import bench_ask_overhead, bench_grid_dask, bench_smbo  # noqa: E402
-from benchmarks._optimizers import PEERS, SKHPO, available  # noqa: E402
-from benchmarks._problems import PROBLEMS, QUICK, SUITE, TINY  # noqa: E402
+from benchmarks import bench_ask_overhead, bench_grid_dask, bench_smbo
+from benchmarks._optimizers import PEERS, SKHPO, available
+from benchmarks._problems import PROBLEMS, QUICK, SUITE, TINY
 
 
 def test_problem_lists_are_known():
