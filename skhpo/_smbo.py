@@ -734,6 +734,7 @@ class SMBOSearchCV(BaseSearchCV):
         run_async_search(
             client,
             estimator=setup["estimator"],
+            space=optimizer.space,
             X=setup["X"],
             y=setup["y"],
             folds=setup["folds"],

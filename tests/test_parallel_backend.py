@@ -25,7 +25,7 @@ from scipy.stats import loguniform
 from sklearn.base import BaseEstimator, ClassifierMixin, clone
 from sklearn.datasets import make_classification, make_regression
 from sklearn.ensemble import RandomForestClassifier
-from sklearn.linear_model import LogisticRegression, Ridge
+from sklearn.linear_model import LogisticRegression, Ridge, SGDClassifier
 from sklearn.model_selection import (
     GridSearchCV,
     KFold,
@@ -34,6 +34,7 @@ from sklearn.model_selection import (
     cross_validate,
 )
 from sklearn.neural_network import MLPClassifier
+from sklearn.pipeline import Pipeline
 from sklearn.svm import SVC
 
 from skhpo import SMBOSearchCV
@@ -754,3 +755,101 @@ def test_skhpo_scorers_in_sklearn_searches_on_numpy(estimator, data, names):
             ours.cv_results_[f"mean_test_{name}"],
             theirs.cv_results_[f"mean_test_{name}"],
         )
+
+
+# -- modules the workers cannot import -------------------------------------------
+
+_USER_MODULE = """
+import numpy as np
+from sklearn.linear_model import SGDClassifier
+
+
+class UserSGD(SGDClassifier):
+    pass
+
+
+class Weights(np.ndarray):
+    pass
+"""
+
+
+@pytest.fixture
+def module_only_here(process_cluster, tmp_path, monkeypatch):
+    """A module importable in this process, not on the (already started)
+    workers of ``process_cluster``, as a module of one's own on a remote
+    cluster: (its path, the module)."""
+    path = tmp_path / "skhpo_user_module.py"
+    path.write_text(_USER_MODULE)
+    monkeypatch.delitem(sys.modules, "skhpo_user_module", raising=False)
+    monkeypatch.syspath_prepend(str(tmp_path))
+    import skhpo_user_module
+
+    yield str(path), skhpo_user_module
+    sys.modules.pop("skhpo_user_module", None)
+
+
+def _fit_with_a_module_only_here(kind, module, client):
+    from skhpo import HyperbandSearchCV
+
+    X_c, y_c = make_classification(n_samples=200, random_state=0)
+    if kind == "dask_backend":
+        search = GridSearchCV(module.UserSGD(), {"alpha": [1e-4, 1e-3]}, cv=2)
+        with dask_backend(client):
+            return search.fit(X_c, y_c)
+    if kind == "hyperband":
+        search = HyperbandSearchCV(
+            module.UserSGD(), {"alpha": [1e-4, 1e-3, 1e-2]}, max_iter=3
+        )
+        return search.fit(
+            dask.array.from_array(X_c, 50),
+            dask.array.from_array(y_c, 50),
+            classes=[0, 1],
+        )
+    estimator, space, fit_params = SGDClassifier(), {"alpha": Real(1e-4, 1e-2)}, {}
+    if kind == "smbo, the estimator":
+        estimator = module.UserSGD()
+    elif kind == "smbo, a parameter":  # the estimator of a pipeline's step
+        estimator = Pipeline([("clf", SGDClassifier())])
+        space = {"clf": [module.UserSGD(), SGDClassifier(alpha=0.01)]}
+    elif kind == "smbo, a fit parameter":
+        fit_params = {"sample_weight": np.ones(len(y_c)).view(module.Weights)}
+    search = SMBOSearchCV(
+        estimator, space, n_iter=3, cv=2, scoring="accuracy", execution="async"
+    )
+    return search.fit(X_c, y_c, **fit_params)
+
+
+@pytest.mark.parametrize(
+    ("kind", "what"),
+    [
+        ("dask_backend", r"the fits \(estimator, parameters, fit arguments\)"),
+        ("hyperband", "the estimator, its parameters and the scorer"),
+        ("smbo, the estimator", "the estimator, its parameters and the scorer"),
+        ("smbo, a parameter", "the estimator, its parameters and the scorer"),
+        ("smbo, a fit parameter", "the data and fit arguments"),
+    ],
+)
+def test_a_module_the_workers_cannot_import_is_a_clear_error(
+    process_cluster, module_only_here, kind, what
+):
+    """Not a task waiting forever, nor (as the objects of a task's arguments
+    fail the worker's connection) the cluster reported gone; and the hint
+    works: once the module is uploaded, the same search runs."""
+    path, module = module_only_here
+    with Client(process_cluster) as client:
+        client.wait_for_workers(2)
+        start = time.monotonic()
+        with pytest.raises(
+            ModuleNotFoundError,
+            match=f"The search sends {what} to the dask workers, and .* cannot "
+            "load them: ModuleNotFoundError: No module named 'skhpo_user_module'. "
+            "Every module they refer to must be importable on the workers: "
+            "install it on every worker",
+        ) as error:
+            _fit_with_a_module_only_here(kind, module, client)
+        assert time.monotonic() - start < 30
+        assert error.value.name == "skhpo_user_module"
+        if kind != "dask_backend":  # (that error is made on the worker)
+            assert f"client.upload_file({path!r})" in str(error.value)
+        client.upload_file(path)
+        assert _fit_with_a_module_only_here(kind, module, client).best_params_

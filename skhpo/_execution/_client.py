@@ -19,9 +19,13 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import pickle
 import random
+import re
+import sys
 import threading
 
+import cloudpickle
 import dask
 from distributed import Client, Future, LocalCluster, fire_and_forget, get_client
 
@@ -30,6 +34,7 @@ __all__ = [
     "LEAN_WORKER_ENVIRON",
     "Future",
     "active_client",
+    "check_workers_can_load",
     "is_future",
     "joblib_client",
     "run_on_client",
@@ -177,12 +182,25 @@ async def scatter_to_every_worker(client, objects):
     workers = list(await client.nthreads(asynchronous=True))
     holder = random.choice(workers) if workers else None
     try:
-        futures = await client.scatter(
-            list(objects), workers=holder, hash=False, asynchronous=True
-        )
-    except KeyError:  # the holder left the cluster since: any worker will do
-        holder = None
-        futures = await client.scatter(list(objects), hash=False, asynchronous=True)
+        try:
+            futures = await client.scatter(
+                list(objects), workers=holder, hash=False, asynchronous=True
+            )
+        except KeyError:  # the holder left the cluster since: any worker will do
+            holder = None
+            futures = await client.scatter(list(objects), hash=False, asynchronous=True)
+    except Exception as error:
+        # The worker's error comes back as a bare Exception of its repr.
+        missing = re.search(r"No module named '([^']+)'", str(error))
+        if missing is None or isinstance(error, ImportError):
+            raise
+        raise unloadable_error(
+            "the data and fit arguments",
+            "ModuleNotFoundError",
+            f"No module named {missing[1]!r}",
+            missing[1],
+            worker=holder,
+        ) from error
     for worker in workers:
         if worker != holder:
             # (allow_other_workers: should the worker die first, the task runs
@@ -197,6 +215,54 @@ async def scatter_to_every_worker(client, objects):
                 )
             )
     return futures
+
+
+async def check_workers_can_load(client, objects, what):
+    """Raise a clear error, before any task is sent, when a worker of
+    ``client``'s cluster cannot unpickle ``objects`` (small ones: the estimator,
+    the parameters, the scorer), typically for a module installed here and not
+    on the workers. (Sent as a task's arguments instead, such objects fail the
+    worker's connection to the scheduler: the task waits forever, or the search
+    sees its workers leave.)
+    """
+    payload = cloudpickle.dumps(objects, protocol=5)
+    # (A worker that cannot be reached, dying say, answers with the exception:
+    # the search's own recovery deals with it.)
+    failures = await client.run(
+        _load_error, payload, on_error="return", asynchronous=True
+    )
+    for worker, failure in sorted(failures.items()):
+        if isinstance(failure, tuple):
+            raise unloadable_error(what, *failure, worker=worker)
+
+
+def _load_error(payload):
+    """None if ``payload`` unpickles here, else the error's kind, text and the
+    missing module's name."""
+    try:
+        pickle.loads(payload)
+    except Exception as error:
+        return type(error).__name__, str(error), getattr(error, "name", None)
+    return None
+
+
+def unloadable_error(what, kind, text, module=None, worker=None):
+    """The error for ``what`` that a worker could not unpickle: the cause, and
+    how to make the module importable there."""
+    where = f"worker {worker}" if worker else "a dask worker"
+    hint = "install it on every worker, the same version as here"
+    local = sys.modules.get(module or "")
+    if local is not None and "." not in module and not hasattr(local, "__path__"):
+        # One file of your own, importable here: dask can send it.
+        hint += f", or send it with client.upload_file({local.__file__!r})"
+    message = (
+        f"The search sends {what} to the dask workers, and {where} cannot load "
+        f"them: {kind}: {text}. Every module they refer to must be importable on "
+        f"the workers: {hint}."
+    )
+    if kind == "ModuleNotFoundError":
+        return ModuleNotFoundError(message, name=module)
+    return RuntimeError(message)
 
 
 def _copy_to_worker(*objects):

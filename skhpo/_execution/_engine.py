@@ -52,7 +52,7 @@ from distributed import Future, as_completed
 from distributed.comm.core import CommClosedError
 
 from . import _tasks
-from ._client import scatter_to_every_worker
+from ._client import check_workers_can_load, scatter_to_every_worker
 from ._data import prepare_data
 
 __all__ = ["ClusterLostError", "RunResult", "RunSpec", "run_adaptive"]
@@ -725,6 +725,12 @@ async def run_adaptive(
     affected model's round is redone from its latest scored state, which the
     client keeps. If the cluster itself is gone, :class:`ClusterLostError`.
     """
+    await check_workers_can_load(
+        client,
+        [obj for obj in (estimator, scorer) if not isinstance(obj, Future)]
+        + [spec.params for spec in specs],
+        "the estimator, its parameters and the scorer",
+    )
     start = time.time()
     if checkpoint is not None:
         start -= checkpoint.max_elapsed()

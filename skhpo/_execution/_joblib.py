@@ -116,7 +116,7 @@ from joblib._dask import Batch, DaskDistributedBackend
 from joblib._utils import _TracebackCapturingWrapper
 
 from .._nesting import nested_parallel_config
-from ._client import lean_local_client, scatter_to_every_worker
+from ._client import lean_local_client, scatter_to_every_worker, unloadable_error
 
 __all__ = ["TunedDaskBackend", "dask_backend"]
 
@@ -455,7 +455,16 @@ def _unpack(payload, values):
     def value(arg):
         return values[arg.index] if isinstance(arg, _Ref) else arg
 
-    return _map_arguments(pickle.loads(payload), value)
+    try:
+        calls = pickle.loads(payload)
+    except (ImportError, AttributeError) as error:
+        raise unloadable_error(
+            "the fits (estimator, parameters, fit arguments)",
+            type(error).__name__,
+            str(error),
+            getattr(error, "name", None),
+        ) from error
+    return _map_arguments(calls, value)
 
 
 def _map_arguments(calls, convert):

@@ -49,7 +49,7 @@ from sklearn.base import BaseEstimator, clone
 
 from .._compat import fit_and_score
 from .._nesting import nested_parallel_config
-from ._client import active_client, scatter_to_every_worker
+from ._client import active_client, check_workers_can_load, scatter_to_every_worker
 
 __all__ = ["ClusterLostError", "async_client", "run_async_search"]
 
@@ -188,7 +188,7 @@ class _Candidate:
 
 
 def run_async_search(
-    client, *, estimator, X, y, folds, fit_kwargs, ask, on_candidate, n_max
+    client, *, estimator, space, X, y, folds, fit_kwargs, ask, on_candidate, n_max
 ):
     """Evaluate candidates asynchronously until ``ask`` returns none.
 
@@ -198,6 +198,9 @@ def run_async_search(
         A synchronous client.
     estimator : estimator
         Cloned for every fit.
+    space : object
+        What the parameters are drawn from (checked, with the estimator and
+        the scorer, to load on every worker before anything is sent).
     X, y : array-like
         The data, as scikit-learn's ``evaluate_candidates`` passes it.
     folds : list of (train, test)
@@ -221,6 +224,12 @@ def run_async_search(
     Exception
         A fit's own error with ``error_score="raise"``, or ``KilledWorker``.
     """
+    client.sync(
+        check_workers_can_load,
+        client,
+        [estimator, space, fit_kwargs.get("scorer")],
+        "the estimator, its parameters and the scorer",
+    )
     n_splits = len(folds)
     n_threads = max(sum(client.nthreads().values()), 1)
 
