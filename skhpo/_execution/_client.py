@@ -177,7 +177,9 @@ async def scatter_to_every_worker(client, objects):
     scheduler retrying it forever (dask/distributed#5704), and every later
     broadcast on the cluster waits behind it. A worker that dies during the
     scatter itself fails it with an ``OSError`` (``CommClosedError``, the
-    scheduler's ``TimeoutError``): the callers try again.
+    scheduler's ``TimeoutError``): the callers try again. An object that
+    refers to a module the worker cannot import: ``ModuleNotFoundError``
+    (:func:`unloadable_error`).
     """
     workers = list(await client.nthreads(asynchronous=True))
     holder = random.choice(workers) if workers else None
