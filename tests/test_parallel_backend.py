@@ -849,7 +849,6 @@ def test_a_module_the_workers_cannot_import_is_a_clear_error(
             _fit_with_a_module_only_here(kind, module, client)
         assert time.monotonic() - start < 30
         assert error.value.name == "skhpo_user_module"
-        if kind != "dask_backend":  # (that error is made on the worker)
-            assert f"client.upload_file({path!r})" in str(error.value)
+        assert f"client.upload_file({path!r})" in str(error.value)
         client.upload_file(path)
         assert _fit_with_a_module_only_here(kind, module, client).best_params_

@@ -248,6 +248,7 @@ class TunedDaskBackend(DaskDistributedBackend):
                         )
                         continue
                     result = _lost_batch_error(future.key, resends + 1, result)
+                result = _with_local_hint(result)
                 if isinstance(result, BaseException):
                     cf_future.set_exception(result)
                 else:
@@ -459,12 +460,23 @@ def _unpack(payload, values):
         calls = pickle.loads(payload)
     except (ImportError, AttributeError) as error:
         raise unloadable_error(
-            "the fits (estimator, parameters, fit arguments)",
-            type(error).__name__,
-            str(error),
-            getattr(error, "name", None),
+            _FITS, type(error).__name__, str(error), getattr(error, "name", None)
         ) from error
     return _map_arguments(calls, value)
+
+
+_FITS = "the fits (estimator, parameters, fit arguments)"
+
+
+def _with_local_hint(error):
+    """The error of a batch whose module a worker could not import, made again
+    here, where the module's file (to upload) is known; caused by the worker's."""
+    if not isinstance(error, ModuleNotFoundError) or _FITS not in str(error):
+        return error
+    text = f"No module named {error.name!r}"
+    new = unloadable_error(_FITS, "ModuleNotFoundError", text, error.name)
+    new.__cause__ = error
+    return new
 
 
 def _map_arguments(calls, convert):
