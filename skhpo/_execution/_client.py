@@ -219,7 +219,9 @@ async def scatter_to_every_worker(client, objects):
     return futures
 
 
-async def check_workers_can_load(client, objects, what):
+async def check_workers_can_load(
+    client, objects, what="the estimator, its parameters and the scorer"
+):
     """Raise a clear error, before any task is sent, when a worker of
     ``client``'s cluster cannot unpickle ``objects`` (small ones: the estimator,
     the parameters, the scorer), typically for a module installed here and not

@@ -729,7 +729,6 @@ async def run_adaptive(
         client,
         [obj for obj in (estimator, scorer) if not isinstance(obj, Future)]
         + [spec.params for spec in specs],
-        "the estimator, its parameters and the scorer",
     )
     start = time.time()
     if checkpoint is not None:

@@ -228,7 +228,6 @@ def run_async_search(
         check_workers_can_load,
         client,
         [estimator, space, fit_kwargs.get("scorer")],
-        "the estimator, its parameters and the scorer",
     )
     n_splits = len(folds)
     n_threads = max(sum(client.nthreads().values()), 1)
