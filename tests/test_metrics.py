@@ -6,6 +6,7 @@ up to summation order (1e-12), without any task materialising all the rows.
 
 import functools
 import pickle
+import re
 import threading
 import warnings
 
@@ -23,13 +24,25 @@ from dask.callbacks import Callback
 from distributed import Client, LocalCluster, get_task_stream
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from sklearn.base import BaseEstimator
+from sklearn.base import (
+    BaseEstimator,
+    ClassifierMixin,
+    RegressorMixin,
+    TransformerMixin,
+)
 from sklearn.exceptions import UndefinedMetricWarning
 from sklearn.linear_model import LinearRegression, LogisticRegression, Ridge
-from sklearn.model_selection import GridSearchCV, KFold, cross_validate
+from sklearn.model_selection import (
+    GridSearchCV,
+    KFold,
+    TunedThresholdClassifierCV,
+    cross_validate,
+)
+from sklearn.pipeline import make_pipeline
 from sklearn.svm import LinearSVC
 from sklearn.tree import DecisionTreeClassifier
 
+import skhpo.metrics
 from skhpo.metrics import (
     DaskGatherWarning,
     check_scoring,
@@ -367,13 +380,50 @@ def test_y_with_a_different_length_than_X():
         get_scorer("r2")(clf, _dask(X, 30), _dask(y, 30), sample_weight=w[:-1])
 
 
-def test_unknown_chunks_that_do_not_line_up_raise_per_block():
-    # Same number of blocks, unknown sizes: the blocks are paired and compared.
+def test_unknown_chunks_with_other_totals_raise():
+    # Same number of blocks, unknown sizes: paired, then counted when they differ.
     X, y, clf, _ = _classification(2)
     dX = _masked(X, X[:, 2] > -0.3, 30)
     dy = _masked(y, X[:, 3] > -0.3, 30)
-    with pytest.raises(ValueError, match=r"Row block \d+: X has \d+ rows but y_true"):
+    with pytest.raises(ValueError, match=r"inconsistent numbers of samples: X has"):
         get_scorer("accuracy")(clf, dX, dy)
+
+
+#: X and y (or weights) with as many row blocks, of unknown sizes on one side
+#: that do not line up: the blocks are counted and realigned.
+MISALIGNED = {
+    "X frame, y array": lambda X, y, m: (
+        dd.from_pandas(pd.DataFrame(X), npartitions=4),
+        _dask(y, 31),
+    ),
+    "X frame, y frame": lambda X, y, m: (
+        dd.from_pandas(pd.DataFrame(X), npartitions=4),
+        dd.from_pandas(pd.Series(y, index=np.arange(N) * 7), npartitions=4),
+    ),
+    "X unknown, y array": lambda X, y, m: (_masked(X, m, 30), _dask(y[m], 20)),
+}
+
+
+def _n_blocks(collection):
+    return getattr(collection, "npartitions", None) or collection.numblocks[0]
+
+
+@pytest.mark.parametrize("case", list(MISALIGNED))
+def test_unknown_row_blocks_that_do_not_line_up_are_realigned(case):
+    X, y, clf, w = _classification(2)
+    mask = np.arange(N) % 3 != 0
+    dX, dy = MISALIGNED[case](X, y, mask)
+    assert _n_blocks(dX) == _n_blocks(dy) == 4
+    if "unknown" in case:
+        X, y, w = X[mask], y[mask], w[mask]
+    weights = _dask(w, len(y) // 4 + 1)
+    for name in ["accuracy", "roc_auc", "neg_log_loss"]:
+        want = skm.get_scorer(name)(clf, X, y, sample_weight=w)
+        assert _close(get_scorer(name)(clf, dX, dy, sample_weight=weights), want)
+    got = check_scoring(clf, ["accuracy", "roc_auc"], raise_exc=False)(clf, dX, dy)
+    assert got == pytest.approx(
+        {n: skm.get_scorer(n)(clf, X, y) for n in ["accuracy", "roc_auc"]}
+    )
 
 
 def test_unsupported_dask_collection():
@@ -394,6 +444,110 @@ def test_sklearn_errors_and_warnings_are_kept():
     with pytest.raises(ValueError, match="Target is multiclass but average='binary'"):
         X3, y3, clf3, _ = _classification(3)
         get_scorer("f1")(clf3, _dask(X3, 30), _dask(y3, 30))
+
+
+def _with(a, index, value):
+    a = np.array(a, dtype=float)
+    a[index] = value
+    return a
+
+
+class _DivergedRegressor(RegressorMixin, BaseEstimator):
+    """A fitted regressor whose predictions hold a NaN."""
+
+    def predict(self, X):
+        return _with(np.asarray(X)[:, 0], 5, np.nan)
+
+
+class _DivergedClassifier(ClassifierMixin, BaseEstimator):
+    """A fitted classifier whose probabilities hold a NaN."""
+
+    classes_ = np.array([0, 1])
+
+    def predict_proba(self, X):
+        return _with(np.full((len(X), 2), 0.5), 5, np.nan)
+
+
+WEIGHTS = {
+    "NaN": _with(np.ones(N), 3, np.nan),
+    "zero": np.zeros(N),
+    "summing to zero": _with(np.zeros(N), [0, 1], [1.0, -1.0]),
+}
+#: scorer, estimator, value put in y_true, weights: scikit-learn raises, and so
+#: must the blockwise reductions, with its message.
+INVALID_INPUTS = [
+    ("neg_mean_squared_error", "regressor", np.nan, None),
+    ("neg_mean_absolute_error", "regressor", np.inf, None),
+    ("r2", "diverged", None, None),
+    ("explained_variance", "regressor", None, "NaN"),
+    ("r2", "regressor", None, "zero"),
+    ("neg_root_mean_squared_error", "regressor", None, "zero"),
+    ("r2", "regressor", None, "summing to zero"),
+    ("neg_log_loss", "classifier", None, "NaN"),
+    ("neg_log_loss", "classifier", None, "zero"),
+    ("neg_log_loss", "diverged", None, None),
+    ("accuracy", "classifier", None, "NaN"),
+]
+
+
+@pytest.mark.parametrize(("name", "estimator", "y_value", "weights"), INVALID_INPUTS)
+def test_invalid_values_raise_sklearn_errors(name, estimator, y_value, weights):
+    X, y, reg, _ = _regression(1)
+    if name in CLASSIFICATION:
+        X, y, clf, _ = _classification(2)
+        estimator = _DivergedClassifier() if estimator == "diverged" else clf
+    else:
+        estimator = _DivergedRegressor() if estimator == "diverged" else reg
+    if y_value is not None:
+        y = _with(y, 5, y_value)
+    w = None if weights is None else WEIGHTS[weights]
+    with pytest.raises((ValueError, ZeroDivisionError)) as expected:
+        skm.get_scorer(name)(estimator, X, y, **_kw(w))
+    dw = None if w is None else _dask(w, 30)
+    with pytest.raises(expected.type, match=re.escape(str(expected.value))):
+        get_scorer(name)(estimator, _dask(X, 30), _dask(y, 30), **_kw(dw))
+
+
+def test_concurrent_calls_leave_the_warning_state_alone():
+    # roc_auc evaluates its table inside dask under catch_warnings; two calls
+    # at once on the threaded scheduler used to leave its filter and recorder
+    # behind, hiding every later warning of the process.
+    X, y, clf, _ = _classification(2)
+    dX, dy = _dask(X, 20), _dask(y, 20)
+    filters, show = list(warnings.filters), warnings._showwarnmsg_impl
+
+    def work():
+        for _ in range(100):
+            get_scorer("roc_auc")(clf, dX, dy)
+
+    threads = [threading.Thread(target=work) for _ in range(2)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert warnings.filters == filters
+    assert warnings._showwarnmsg_impl is show
+
+
+@pytest.mark.filterwarnings("ignore:`positive_likelihood_ratio` is ill-defined")
+@pytest.mark.filterwarnings("ignore:`negative_likelihood_ratio` is ill-defined")
+def test_names_without_a_blockwise_reduction_keep_sklearn_attributes():
+    # TunedThresholdClassifierCV reads _score_func, _sign, _kwargs and
+    # _response_method of the scorer it is given.
+    X, y, _, _ = _classification(2)
+    want, got = (
+        TunedThresholdClassifierCV(
+            LogisticRegression(), scoring=scoring, random_state=0
+        ).fit(X, y)
+        for scoring in [
+            "positive_likelihood_ratio",
+            get_scorer("positive_likelihood_ratio"),
+        ]
+    )
+    assert got.best_threshold_ == want.best_threshold_
+    assert repr(get_scorer("positive_likelihood_ratio")) == (
+        "get_scorer('positive_likelihood_ratio')"
+    )
 
 
 # ---------------------------------------------------------------------------
@@ -582,6 +736,58 @@ def test_metadata_routing_passes_sample_weight():
     np.testing.assert_array_equal(got["test_score"], want["test_score"])
     with pytest.raises(RuntimeError, match="metadata routing is enabled"):
         get_scorer("accuracy").set_score_request(sample_weight=True)
+
+
+@pytest.mark.parametrize("dask_input", [False, True])
+def test_metadata_routing_of_several_scorers(dask_input):
+    # Each scorer gets sample_weight only if it requests it, as in scikit-learn.
+    X, y, clf, w = _classification(2)
+    Xs, ys, ws = (_dask(X, 30), _dask(y, 30), _dask(w, 30)) if dask_input else (X, y, w)
+    with sklearn.config_context(enable_metadata_routing=True):
+        scores = {}
+        for module in [skm, skhpo.metrics]:
+            scoring = {
+                "weighted": module.get_scorer("accuracy").set_score_request(
+                    sample_weight=True
+                ),
+                "unweighted": module.get_scorer("roc_auc").set_score_request(
+                    sample_weight=False
+                ),
+            }
+            scorer = module.check_scoring(clf, scoring)
+            scores[module.__name__] = scorer(clf, Xs, ys, sample_weight=ws)
+            cv = cross_validate(
+                LogisticRegression().set_fit_request(sample_weight=False),
+                X,
+                y,
+                cv=KFold(3),
+                scoring=scorer,
+                params={"sample_weight": w},
+            )
+            scores[module.__name__, "cv"] = cv["test_weighted"]
+    assert scores["skhpo.metrics"] == pytest.approx(scores["sklearn.metrics"])
+    assert scores["skhpo.metrics"]["weighted"] != clf.score(X, y)
+    np.testing.assert_array_equal(
+        scores["skhpo.metrics", "cv"], scores["sklearn.metrics", "cv"]
+    )
+
+
+class _NoGather(TransformerMixin, BaseEstimator):
+    """Passes row blocks through; fails if given the whole dask collection."""
+
+    def fit(self, X, y=None):
+        return self
+
+    def transform(self, X):
+        assert not dask.is_dask_collection(X), "X was gathered"
+        return X
+
+
+def test_check_scoring_none_scores_a_pipeline_blockwise():
+    X, y, _, w = _classification(2)
+    pipe = make_pipeline(_NoGather(), LogisticRegression()).fit(X, y)
+    got = check_scoring(pipe)(pipe, _dask(X, 30), _dask(y, 30), sample_weight=w)
+    assert _close(got, pipe.score(X, y, sample_weight=w))
 
 
 # ---------------------------------------------------------------------------

@@ -30,10 +30,14 @@ probability columns.
 
 from __future__ import annotations
 
+import threading
 import warnings
 from math import sqrt
 
 import numpy as np
+from sklearn.utils import assert_all_finite
+
+from ._regression import check_any_weight
 
 __all__ = [
     "finalize_log_loss",
@@ -114,13 +118,20 @@ def finalize_table(table, score_func, kwargs):
     return score_func(y_true, response, sample_weight=sums, **kwargs)
 
 
+_CATCH_WARNINGS_LOCK = threading.Lock()
+
+
 def finalize_table_in_graph(table, score_func, kwargs):
     """:func:`finalize_table` inside a task, returning the warnings it raised.
 
     Used where the table can be large (ranking metrics): only the score and the
     warning messages leave the cluster; the caller re-emits the warnings.
+    ``catch_warnings`` changes the process's warning state: two threads inside
+    it at once (two scorer calls on dask's threaded scheduler) would leave a
+    filter and its recorder behind, hiding every later warning; the lock keeps
+    them one at a time.
     """
-    with warnings.catch_warnings(record=True) as caught:
+    with _CATCH_WARNINGS_LOCK, warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
         value = finalize_table(table, score_func, kwargs)
     return value, [(str(w.message), w.category) for w in caught]
@@ -137,6 +148,7 @@ def log_loss_block(y_true, y_proba, sample_weight):
     y_proba = np.asarray(y_proba)
     if y_proba.dtype.kind != "f":
         y_proba = y_proba.astype(np.float64)
+    assert_all_finite(y_proba)  # scikit-learn's messages (NaN, infinity)
     if y_proba.ndim == 1:
         y_proba = y_proba[:, np.newaxis]
     if y_proba.shape[1] == 1:
@@ -152,6 +164,7 @@ def log_loss_block(y_true, y_proba, sample_weight):
             labels=labels,
             sums=np.zeros((0, n_columns)),
             weight=0,
+            any_weight=sample_weight is None,
             p_max=-np.inf,
             p_min=np.inf,
             sums_to_one=True,
@@ -175,6 +188,7 @@ def log_loss_block(y_true, y_proba, sample_weight):
         labels=labels,
         sums=sums,
         weight=weight,
+        any_weight=sample_weight is None or bool(np.any(sample_weight)),
         p_max=float(y_proba.max()),
         p_min=float(y_proba.min()),
         sums_to_one=sums_to_one,
@@ -196,6 +210,7 @@ def merge_log_loss(*parts):
         labels=labels,
         sums=sums,
         weight=sum(p["weight"] for p in parts),
+        any_weight=any(p["any_weight"] for p in parts),
         p_max=max(p["p_max"] for p in parts),
         p_min=min(p["p_min"] for p in parts),
         sums_to_one=all(p["sums_to_one"] for p in parts),
@@ -208,6 +223,7 @@ def finalize_log_loss(stats, *, normalize=True, labels=None):
         raise ValueError(f"y_prob contains values greater than 1: {stats['p_max']}")
     if stats["p_min"] < 0:
         raise ValueError(f"y_prob contains values lower than 0: {stats['p_min']}")
+    check_any_weight(stats)
     y_labels = stats["labels"]
     if labels is not None:
         classes = np.unique(labels)

@@ -40,6 +40,7 @@ from dask.utils import is_dataframe_like, is_series_like
 from .._nesting import nested_parallel_config
 
 __all__ = [
+    "BlockMismatchError",
     "RowBlocks",
     "any_dask",
     "compute",
@@ -68,6 +69,15 @@ def compute(*collections):
     inside a ``distributed`` worker task.
     """
     return dask.compute(*collections)
+
+
+class BlockMismatchError(ValueError):
+    """A row block of ``y_true`` or ``sample_weight`` has other rows than X's.
+
+    Raised inside the graph by blocks that :meth:`RowBlocks.aligned` paired
+    without knowing their row counts; the scorers then align them again with
+    the counts computed (``check_lengths=True``).
+    """
 
 
 def _is_frame(obj):
@@ -215,7 +225,7 @@ class RowBlocks:
         ]
         return da.concatenate(pieces, axis=0)
 
-    def aligned(self, other, other_name):
+    def aligned(self, other, other_name, *, check_lengths=False):
         """Row blocks of ``other`` matching this collection's row blocks.
 
         Parameters
@@ -224,15 +234,21 @@ class RowBlocks:
             ``y_true`` or ``sample_weight``.
         other_name : str
             Its name in error messages.
+        check_lengths : bool, default=False
+            If False, blocks whose row counts are unknown on one side are paired
+            as they are when both sides have as many blocks: the block functions
+            compare the lengths and raise :class:`BlockMismatchError`, and the
+            caller aligns again with True, which computes the unknown row counts
+            (a pass over the data) and rechunks ``other`` where they differ.
 
         Returns
         -------
         blocks : list of Delayed or ndarray
-            ``blocks[i]`` has the rows of ``self``'s block ``i``. When the row
-            counts of a block are unknown on one side, the blocks are paired as
-            they are and the block functions compare their lengths.
+            ``blocks[i]`` has the rows of ``self``'s block ``i``.
         trailing_shape : tuple
             ``other``'s shape without its first axis.
+        unchecked : bool
+            Whether blocks of unknown row counts were paired as they are.
         """
         if not is_dask_collection(other):
             values = np.asarray(other)
@@ -242,15 +258,16 @@ class RowBlocks:
             self._check_total(len(values), other_name)
             offsets = np.cumsum((0,) + tuple(lengths))
             blocks = [values[a:b] for a, b in zip(offsets[:-1], offsets[1:])]
-            return blocks, values.shape[1:]
+            return blocks, values.shape[1:], False
 
         rows = RowBlocks(other, other_name)
-        if rows.nblocks == self.nblocks and (
-            not rows.known or not self.known or rows.lengths == self.lengths
-        ):
-            # Same block structure, or unknown sizes on one side: pair the blocks
-            # as they are; the block functions compare the row counts.
-            return rows.blocks(), rows.trailing_shape
+        if rows.nblocks == self.nblocks:
+            if rows.known and self.known and rows.lengths == self.lengths:
+                return rows.blocks(), rows.trailing_shape, False
+            if not check_lengths and not (rows.known and self.known):
+                return rows.blocks(), rows.trailing_shape, True
+            if rows.ensure_known_lengths() == self.ensure_known_lengths():
+                return rows.blocks(), rows.trailing_shape, False
 
         # Different block structures: rechunk ``other`` to this collection's rows.
         lengths = self.ensure_known_lengths()
@@ -258,7 +275,7 @@ class RowBlocks:
         self._check_total(rows.n_rows, other_name)
         array = rows.as_array()
         array = array.rechunk({0: lengths, **{i: -1 for i in range(1, array.ndim)}})
-        return list(array.to_delayed().ravel()), rows.trailing_shape
+        return list(array.to_delayed().ravel()), rows.trailing_shape, False
 
     def _check_total(self, n_other, other_name):
         n = self.n_rows

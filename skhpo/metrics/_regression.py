@@ -16,9 +16,11 @@ import warnings
 
 import numpy as np
 from sklearn.exceptions import UndefinedMetricWarning
+from sklearn.utils import assert_all_finite
 
 __all__ = [
     "FINALIZERS",
+    "check_any_weight",
     "merge_regression",
     "regression_block",
 ]
@@ -34,10 +36,19 @@ def _moments(values, weights, total):
     return mean, m2
 
 
+def check_any_weight(stats):
+    """scikit-learn's check that some sample weight is not zero (``any_weight``
+    is True for unweighted blocks, and merges with ``or``)."""
+    if not stats["any_weight"]:
+        raise ValueError("Sample weights must contain at least one non-zero number.")
+
+
 def regression_block(y_true, y_pred, sample_weight):
     """Sufficient statistics of one block for the regression metrics."""
     y_true = np.asarray(y_true, dtype=np.float64)
     y_pred = np.asarray(y_pred, dtype=np.float64)
+    assert_all_finite(y_true)  # scikit-learn's messages (NaN, infinity)
+    assert_all_finite(y_pred)
     if y_true.ndim == 1:
         y_true = y_true[:, np.newaxis]
     if y_pred.ndim == 1:
@@ -64,6 +75,7 @@ def regression_block(y_true, y_pred, sample_weight):
     return dict(
         n=n,
         weight=total,
+        any_weight=sample_weight is None or bool(np.any(weights)),
         sse=(weights[:, np.newaxis] * residual**2).sum(axis=0),
         sae=(weights[:, np.newaxis] * np.abs(residual)).sum(axis=0),
         mean_y=mean_y,
@@ -111,6 +123,7 @@ def merge_regression(*parts):
         merged = dict(
             n=merged["n"] + part["n"],
             weight=merged["weight"] + part["weight"],
+            any_weight=merged["any_weight"] or part["any_weight"],
             sse=merged["sse"] + part["sse"],
             sae=merged["sae"] + part["sae"],
             mean_y=mean_y,
@@ -121,10 +134,11 @@ def merge_regression(*parts):
     return merged
 
 
-def _per_output(sums, weight):
-    if weight == 0:
+def _per_output(sums, stats):
+    check_any_weight(stats)
+    if stats["weight"] == 0:
         raise ZeroDivisionError("Weights sum to zero, can't be normalized")
-    return sums / weight
+    return sums / stats["weight"]
 
 
 def _average_outputs(errors, multioutput):
@@ -149,16 +163,16 @@ def _average_outputs(errors, multioutput):
 
 
 def _mean_squared_error(stats, multioutput="uniform_average"):
-    return _average_outputs(_per_output(stats["sse"], stats["weight"]), multioutput)
+    return _average_outputs(_per_output(stats["sse"], stats), multioutput)
 
 
 def _root_mean_squared_error(stats, multioutput="uniform_average"):
-    errors = np.sqrt(_per_output(stats["sse"], stats["weight"]))
+    errors = np.sqrt(_per_output(stats["sse"], stats))
     return _average_outputs(errors, multioutput)
 
 
 def _mean_absolute_error(stats, multioutput="uniform_average"):
-    return _average_outputs(_per_output(stats["sae"], stats["weight"]), multioutput)
+    return _average_outputs(_per_output(stats["sae"], stats), multioutput)
 
 
 def _fraction_explained(numerator, denominator, multioutput, force_finite):
@@ -183,6 +197,7 @@ def _fraction_explained(numerator, denominator, multioutput, force_finite):
 
 
 def _r2_score(stats, multioutput="uniform_average", force_finite=True):
+    check_any_weight(stats)
     if stats["n"] < 2:
         warnings.warn(
             "R^2 score is not well-defined with less than two samples.",
@@ -190,12 +205,13 @@ def _r2_score(stats, multioutput="uniform_average", force_finite=True):
             stacklevel=3,
         )
         return float("nan")
+    _per_output(stats["sse"], stats)  # weights summing to zero raise
     return _fraction_explained(stats["sse"], stats["m2_y"], multioutput, force_finite)
 
 
 def _explained_variance_score(stats, multioutput="uniform_average", force_finite=True):
-    numerator = _per_output(stats["m2_r"], stats["weight"])
-    denominator = _per_output(stats["m2_y"], stats["weight"])
+    numerator = _per_output(stats["m2_r"], stats)
+    denominator = _per_output(stats["m2_y"], stats)
     return _fraction_explained(numerator, denominator, multioutput, force_finite)
 
 

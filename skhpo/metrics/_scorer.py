@@ -14,19 +14,33 @@ from __future__ import annotations
 import traceback
 import uuid
 import warnings
-from inspect import signature
+from inspect import getattr_static, signature
 
 import numpy as np
 import sklearn
 import sklearn.metrics as skm
 from dask import delayed
 from sklearn.base import ClassifierMixin, RegressorMixin, is_classifier, is_regressor
-from sklearn.utils.metadata_routing import MetadataRequest
+from sklearn.pipeline import Pipeline
+from sklearn.utils import assert_all_finite
+from sklearn.utils.metadata_routing import (
+    MetadataRequest,
+    MetadataRouter,
+    MethodMapping,
+    process_routing,
+)
 from sklearn.utils.multiclass import type_of_target
 
 from . import _classification as _clf
 from . import _regression as _reg
-from ._dask import RowBlocks, any_dask, compute, is_dask_collection, tree_reduce
+from ._dask import (
+    BlockMismatchError,
+    RowBlocks,
+    any_dask,
+    compute,
+    is_dask_collection,
+    tree_reduce,
+)
 
 __all__ = [
     "DaskGatherWarning",
@@ -181,46 +195,58 @@ def _apply_block(stats_fn, index, response, transform, y_true, sample_weight):
     y_true = np.asarray(y_true)
     n = len(response)
     if len(y_true) != n:
-        raise ValueError(
-            f"Row block {index}: X has {n} rows but y_true has {len(y_true)}. X, "
-            "y_true and sample_weight must have the same rows, split into the same "
-            "row blocks (rechunk them alike, or pass known chunk sizes)."
+        raise BlockMismatchError(
+            f"Row block {index}: X has {n} rows but y_true has {len(y_true)}."
         )
     if sample_weight is not None:
         sample_weight = np.asarray(sample_weight)
         if sample_weight.shape != (n,):
-            raise ValueError(
+            raise BlockMismatchError(
                 f"Row block {index}: X has {n} rows but sample_weight has shape "
-                f"{sample_weight.shape}; sample_weight must be 1-D with one weight "
-                "per row of X."
+                f"{sample_weight.shape}."
             )
+        assert_all_finite(sample_weight, input_name="sample_weight")
     return stats_fn(y_true, response, sample_weight)
 
 
 class _DaskInputs:
-    """X, y_true and sample_weight of one scorer call, aligned by row block.
+    """X and y_true of one scorer call, aligned by row block.
 
-    Responses (``estimator.predict(X)`` etc.) are built once per method and shared
-    by every scorer of a multimetric call.
+    Responses (``estimator.predict(X)`` etc.) and aligned sample weights are
+    built once and shared by every scorer of a multimetric call.
+    ``check_lengths``: see :meth:`RowBlocks.aligned`; ``unchecked`` says whether
+    blocks of unknown row counts were paired as they are.
     """
 
-    def __init__(self, X, y_true, sample_weight):
+    def __init__(self, X, y_true, *, check_lengths=False):
         self.X = X
         self.y_true = y_true
-        self.sample_weight = sample_weight
+        self.check_lengths = check_lengths
         self.rows = RowBlocks(X, "X")
-        self.y_blocks, self.y_tail = self.rows.aligned(y_true, "y_true")
-        if sample_weight is None:
-            self.w_blocks = [None] * self.rows.nblocks
-        else:
-            self.w_blocks, w_tail = self.rows.aligned(sample_weight, "sample_weight")
-            if w_tail != ():
-                raise ValueError(
-                    "sample_weight must be 1-D with one weight per row of X; got "
-                    f"trailing shape {w_tail}."
-                )
+        self.y_blocks, self.y_tail, self.unchecked = self.rows.aligned(
+            y_true, "y_true", check_lengths=check_lengths
+        )
+        self._weights = {}
         self._estimators = {}
         self._responses = {}
+
+    def weight_blocks(self, sample_weight):
+        """Row blocks of ``sample_weight`` (one None per block if it is None)."""
+        if sample_weight is None:
+            return [None] * self.rows.nblocks
+        key = id(sample_weight)
+        if key not in self._weights:
+            blocks, tail, unchecked = self.rows.aligned(
+                sample_weight, "sample_weight", check_lengths=self.check_lengths
+            )
+            if tail != ():
+                raise ValueError(
+                    "sample_weight must be 1-D with one weight per row of X; got "
+                    f"trailing shape {tail}."
+                )
+            self.unchecked |= unchecked
+            self._weights[key] = (sample_weight, blocks)
+        return self._weights[key][1]
 
     def _estimator_key(self, estimator):
         key = id(estimator)
@@ -240,13 +266,16 @@ class _DaskInputs:
             )
         return self._responses[key]
 
-    def reduce(self, estimator, method, transform, stats_fn, combine):
+    def reduce(self, estimator, method, transform, stats_fn, combine, sample_weight):
         """Delayed merged statistics of every row block."""
+        blocks = zip(
+            self.response(estimator, method),
+            self.y_blocks,
+            self.weight_blocks(sample_weight),
+        )
         parts = [
             delayed(_apply_block, pure=True)(stats_fn, i, r, transform, y, w)
-            for i, (r, y, w) in enumerate(
-                zip(self.response(estimator, method), self.y_blocks, self.w_blocks)
-            )
+            for i, (r, y, w) in enumerate(blocks)
         ]
         return tree_reduce(parts, combine)
 
@@ -254,6 +283,18 @@ class _DaskInputs:
         """All of ``estimator.<method>(X)`` in memory (computed block by block)."""
         blocks = compute(self.response(estimator, method))[0]
         return np.concatenate([np.asarray(b) for b in blocks], axis=0)
+
+
+def _on_dask_inputs(run, X, y_true):
+    """``run(_DaskInputs(X, y_true))``, again with row counts computed if blocks
+    of unknown row counts, paired as they were, did not line up."""
+    inputs = _DaskInputs(X, y_true)
+    try:
+        return run(inputs)
+    except BlockMismatchError:
+        if not inputs.unchecked:
+            raise
+    return run(_DaskInputs(X, y_true, check_lengths=True))
 
 
 def _classes(estimator):
@@ -411,7 +452,7 @@ class _DaskAwareScorer:
         self,
         sk_scorer,
         *,
-        score_func=None,
+        score_func,
         sign=1,
         kwargs=None,
         response_method="predict",
@@ -464,15 +505,15 @@ class _DaskAwareScorer:
                     self._sk_scorer, estimator, X, y_true, sample_weight, kwargs
                 )
             )
-        inputs = _DaskInputs(X, y_true, sample_weight)
-        plan = self._plan(estimator, inputs, kwargs)
-        values = compute(*plan.collections)
-        return plan.finish(values)
+
+        def run(inputs):
+            plan = self._plan(estimator, inputs, sample_weight, kwargs)
+            return plan.finish(compute(*plan.collections))
+
+        return _on_dask_inputs(run, X, y_true)
 
     def _accept_sample_weight(self):
         # Read by scikit-learn's multimetric scorer when metadata routing is off.
-        if self._score_func is None:
-            return self._sk_scorer._accept_sample_weight()
         return "sample_weight" in signature(self._score_func).parameters
 
     def set_score_request(self, **kwargs):
@@ -508,7 +549,7 @@ class _DaskAwareScorer:
         return request
 
     def __repr__(self):
-        if self._score_func is None:
+        if self._name is not None and not self.dask_aware:
             return f"get_scorer({self._name!r})"
         func = getattr(self._score_func, "__name__", repr(self._score_func))
         sign = "" if self._sign > 0 else ", greater_is_better=False"
@@ -530,10 +571,10 @@ class _DaskAwareScorer:
             return parameters["pos_label"].default
         return None
 
-    def _plan(self, estimator, inputs, call_kwargs):
+    def _plan(self, estimator, inputs, sample_weight, call_kwargs):
         """Delayed statistics for dask inputs, or a gathering fallback."""
-        if self._score_func is None or not self.dask_aware:
-            return self._fallback_plan(estimator, inputs, call_kwargs)
+        if not self.dask_aware:
+            return self._fallback_plan(estimator, inputs, sample_weight, call_kwargs)
         kwargs = {**self._kwargs, **call_kwargs}
         func = self._score_func
         method, transform, one_dimensional = _resolve_response(
@@ -545,9 +586,16 @@ class _DaskAwareScorer:
 
         if func in _TABLE_METRICS or func in _RANK_METRICS:
             if not (y_1d and response_1d):
-                return self._fallback_plan(estimator, inputs, call_kwargs)
+                return self._fallback_plan(
+                    estimator, inputs, sample_weight, call_kwargs
+                )
             table = inputs.reduce(
-                estimator, method, transform, _clf.table_block, _clf.merge_tables
+                estimator,
+                method,
+                transform,
+                _clf.table_block,
+                _clf.merge_tables,
+                sample_weight,
             )
             if func in _TABLE_METRICS:
                 # At most n_labels_true * n_labels_pred rows: finish here.
@@ -572,9 +620,16 @@ class _DaskAwareScorer:
 
         if func is skm.log_loss:
             if not (y_1d and set(kwargs) <= _LOG_LOSS_KWARGS):
-                return self._fallback_plan(estimator, inputs, call_kwargs)
+                return self._fallback_plan(
+                    estimator, inputs, sample_weight, call_kwargs
+                )
             stats = inputs.reduce(
-                estimator, method, transform, _clf.log_loss_block, _clf.merge_log_loss
+                estimator,
+                method,
+                transform,
+                _clf.log_loss_block,
+                _clf.merge_log_loss,
+                sample_weight,
             )
             return _Plan(
                 [stats],
@@ -585,15 +640,20 @@ class _DaskAwareScorer:
 
         finalize, supported = _reg.FINALIZERS[_REGRESSION_METRICS[func]]
         if not set(kwargs) <= supported or len(inputs.y_tail) > 1:
-            return self._fallback_plan(estimator, inputs, call_kwargs)
+            return self._fallback_plan(estimator, inputs, sample_weight, call_kwargs)
         stats = inputs.reduce(
-            estimator, method, transform, _reg.regression_block, _reg.merge_regression
+            estimator,
+            method,
+            transform,
+            _reg.regression_block,
+            _reg.merge_regression,
+            sample_weight,
         )
         return _Plan(
             [stats], lambda values: _as_score(sign * finalize(values[0], **kwargs))
         )
 
-    def _fallback_plan(self, estimator, inputs, call_kwargs):
+    def _fallback_plan(self, estimator, inputs, sample_weight, call_kwargs):
         def finish(values):
             warnings.warn(
                 f"{self!r} has no dask-aware implementation for these inputs and "
@@ -604,16 +664,11 @@ class _DaskAwareScorer:
                 DaskGatherWarning,
                 stacklevel=4,
             )
-            y_true, sample_weight = compute(inputs.y_true, inputs.sample_weight)
+            y_true, weights = compute(inputs.y_true, sample_weight)
             proxy = _PrecomputedResponses(estimator, inputs)
             return _as_score(
                 _sklearn_scorer_call(
-                    self._sk_scorer,
-                    proxy,
-                    inputs.X,
-                    y_true,
-                    sample_weight,
-                    call_kwargs,
+                    self._sk_scorer, proxy, inputs.X, y_true, weights, call_kwargs
                 )
             )
 
@@ -763,7 +818,17 @@ def get_scorer(scoring):
             name=scoring,
         )
     if scoring in skm.get_scorer_names():
-        return _DaskAwareScorer(skm.get_scorer(scoring), name=scoring)
+        # Gathers dask inputs; keeps scikit-learn's attributes, which some of
+        # its tools read (TunedThresholdClassifierCV: _score_func, _sign...).
+        sk_scorer = skm.get_scorer(scoring)
+        return _DaskAwareScorer(
+            sk_scorer,
+            score_func=sk_scorer._score_func,
+            sign=sk_scorer._sign,
+            kwargs=sk_scorer._kwargs,
+            response_method=sk_scorer._response_method,
+            name=scoring,
+        )
     raise ValueError(
         f"{scoring!r} is not a valid scoring value. Valid names are: "
         f"{', '.join(get_scorer_names())}. The names reduced blockwise on dask "
@@ -775,12 +840,24 @@ def get_scorer(scoring):
 # check_scoring
 
 
+def _default_score_name(estimator):
+    """ "accuracy" or "r2" if ``estimator.score`` is scikit-learn's default
+    score of classifiers or regressors (or a pipeline's, ending in one)."""
+    if getattr_static(type(estimator), "score", None) is getattr_static(
+        Pipeline, "score"
+    ):
+        return _default_score_name(estimator._final_estimator)
+    score = getattr(type(estimator), "score", None)
+    return {ClassifierMixin.score: "accuracy", RegressorMixin.score: "r2"}.get(score)
+
+
 class _EstimatorScore:
     """``estimator.score``, with scikit-learn's default scores made dask-aware.
 
     When the estimator's ``score`` is ``ClassifierMixin.score`` (accuracy) or
-    ``RegressorMixin.score`` (R^2) and the inputs are dask collections, the
-    equivalent blockwise scorer runs instead of ``score`` gathering the data.
+    ``RegressorMixin.score`` (R^2), or a ``Pipeline``'s whose last step's is,
+    and the inputs are dask collections, the equivalent blockwise scorer runs
+    instead of ``score`` gathering the data.
     """
 
     def __init__(self, estimator):
@@ -788,10 +865,7 @@ class _EstimatorScore:
 
     def __call__(self, estimator, X, y_true, sample_weight=None, **kwargs):
         if any_dask(X, y_true, sample_weight) and not kwargs:
-            score = getattr(type(estimator), "score", None)
-            name = {ClassifierMixin.score: "accuracy", RegressorMixin.score: "r2"}.get(
-                score
-            )
+            name = _default_score_name(estimator)
             if name is not None:
                 return get_scorer(name)(
                     estimator, X, y_true, sample_weight=sample_weight
@@ -819,30 +893,53 @@ class _MultimetricScorer:
         self._raise_exc = raise_exc
 
     def __call__(self, estimator, X, y_true, sample_weight=None, **kwargs):
+        if sample_weight is not None:
+            kwargs["sample_weight"] = sample_weight
+        routed = self._route(kwargs)
         if not is_dask_collection(X):
             return {
-                name: self._guard(scorer, estimator, X, y_true, sample_weight, kwargs)
+                name: self._guard(scorer, estimator, X, y_true, routed[name])
                 for name, scorer in self._scorers.items()
             }
-        inputs = _DaskInputs(X, y_true, sample_weight)
+        return _on_dask_inputs(
+            lambda inputs: self._score_dask(estimator, inputs, routed), X, y_true
+        )
+
+    def _route(self, kwargs):
+        """``{name: keyword arguments}``, as scikit-learn's multimetric scorer
+        routes them: by the scorers' requests when metadata routing is on, else
+        everything to every scorer, ``sample_weight`` to those that take it."""
+        if sklearn.get_config()["enable_metadata_routing"]:
+            routed = process_routing(self, "score", **kwargs)
+            return {name: dict(routed[name].score) for name in self._scorers}
+        weight = kwargs.get("sample_weight")
+        common = {k: v for k, v in kwargs.items() if k != "sample_weight"}
+        return {
+            name: {**common, "sample_weight": weight}
+            if weight is not None and _accepts_sample_weight(scorer)
+            else common
+            for name, scorer in self._scorers.items()
+        }
+
+    def _score_dask(self, estimator, inputs, routed):
         plans, scores = {}, {}
         for name, scorer in self._scorers.items():
-            if isinstance(scorer, _DaskAwareScorer):
-                try:
-                    plans[name] = scorer._plan(estimator, inputs, kwargs)
-                except Exception as error:
-                    scores[name] = self._failed(error)
-            else:
+            kwargs = dict(routed[name])
+            if not isinstance(scorer, _DaskAwareScorer):
                 scores[name] = self._guard(
-                    scorer, estimator, X, y_true, sample_weight, kwargs
+                    scorer, estimator, inputs.X, inputs.y_true, kwargs
                 )
+                continue
+            weight = kwargs.pop("sample_weight", None)
+            try:
+                plans[name] = scorer._plan(estimator, inputs, weight, kwargs)
+            except Exception as error:
+                scores[name] = self._failed(error)
         try:
             values = compute(*[c for plan in plans.values() for c in plan.collections])
-        except Exception:
-            if self._raise_exc:
-                raise
-            # Find out which scorer failed: compute them one by one.
-            values = None
+        except Exception as error:
+            self._failed(error)
+            values = None  # find out which scorer failed: compute them one by one
         start = 0
         for name, plan in plans.items():
             try:
@@ -856,29 +953,42 @@ class _MultimetricScorer:
             start += len(plan.collections)
         return {name: scores[name] for name in self._scorers}
 
-    def _guard(self, scorer, estimator, X, y_true, sample_weight, kwargs):
+    def _guard(self, scorer, estimator, X, y_true, kwargs):
         try:
-            if sample_weight is not None:
-                return scorer(
-                    estimator, X, y_true, sample_weight=sample_weight, **kwargs
-                )
             return scorer(estimator, X, y_true, **kwargs)
         except Exception as error:
             return self._failed(error)
 
     def _failed(self, error):
-        if self._raise_exc:
+        """Raise ``error``, or with ``raise_exc=False`` return its traceback
+        (blocks that did not line up always raise: the call is made again)."""
+        if self._raise_exc or isinstance(error, BlockMismatchError):
             raise error
         return "".join(traceback.format_exception(error))
 
     def _accept_sample_weight(self):
-        return any(
-            getattr(s, "_accept_sample_weight", lambda: False)()
-            for s in self._scorers.values()
+        return any(_accepts_sample_weight(s) for s in self._scorers.values())
+
+    def get_metadata_routing(self):
+        """Route ``score`` metadata to each scorer (see scikit-learn's routing
+        guide), as scikit-learn's multimetric scorer does."""
+        return MetadataRouter(owner=self).add(
+            **self._scorers,
+            method_mapping=MethodMapping().add(caller="score", callee="score"),
         )
 
     def __repr__(self):
         return f"MultiMetricScorer({', '.join(repr(n) for n in self._scorers)})"
+
+
+def _accepts_sample_weight(scorer):
+    accepts = getattr(scorer, "_accept_sample_weight", None)
+    if accepts is not None:
+        return accepts()
+    try:
+        return "sample_weight" in signature(scorer).parameters
+    except (TypeError, ValueError):
+        return False
 
 
 def _check_multimetric(scoring):
@@ -943,7 +1053,9 @@ def check_scoring(estimator=None, scoring=None, *, allow_none=False, raise_exc=T
         - a scorer name (see :func:`get_scorer_names`) or a callable scorer;
         - None: the estimator's own ``score`` method. On dask inputs, an
           estimator whose ``score`` is scikit-learn's default (accuracy for
-          classifiers, R^2 for regressors) is scored blockwise instead;
+          classifiers, R^2 for regressors), or a ``Pipeline`` ending in one, is
+          scored blockwise instead; another ``score`` receives the dask inputs
+          as they are;
         - several scorers: a list, tuple or set of names, or a dict
           ``{name: scorer or scorer name}``. The returned callable gives
           ``{name: score}``; on dask inputs, all of them share one computation.
