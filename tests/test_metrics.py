@@ -974,6 +974,18 @@ def test_scoring_a_dask_array_through_the_client(client):
         assert _close(got[n], skm.get_scorer(n)(clf, X, y, sample_weight=w))
 
 
+def test_blocks_that_do_not_line_up_are_realigned_on_the_cluster(client):
+    # The workers' mismatch error reaches the client as itself: the scorer
+    # counts the rows and scores again.
+    X, y, clf, _ = _classification(2)
+    mask = np.arange(N) % 3 != 0
+    with client.as_current():
+        for case, make in MISALIGNED.items():
+            rows = mask if "unknown" in case else slice(None)
+            got = get_scorer("accuracy")(clf, *make(X, y, mask))
+            assert got == skm.get_scorer("accuracy")(clf, X[rows], y[rows])
+
+
 def test_scorer_inside_worker_tasks_does_not_deadlock(client):
     # 2 workers x 1 thread, 4 scoring tasks at once: each task's sub-graph needs
     # worker threads, so the scoring tasks must secede while they wait.
