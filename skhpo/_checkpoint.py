@@ -77,7 +77,7 @@ def _first_difference(expected, found, path="fingerprint"):
             if diff is not None:
                 return diff
         return None
-    if expected != found:
+    if _dumps(expected) != _dumps(found):  # as JSON text: NaN equals NaN
         return (
             f"{path} is {_short(found)} in the checkpoint but {_short(expected)} here"
         )

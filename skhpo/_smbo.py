@@ -599,8 +599,9 @@ class SMBOSearchCV(BaseSearchCV):
     def __getstate__(self):
         state = super().__getstate__()
         if self._client_is_connection():
-            # A connection cannot be pickled: keep its scheduler's address.
-            state["client"] = _scheduler_address(self.client)
+            # A connection cannot be pickled: keep its scheduler's address (in
+            # a copy: the state may be this search's own __dict__).
+            state = {**state, "client": _scheduler_address(self.client)}
         return state
 
     def _new_optimizer(self, random_state):

@@ -170,6 +170,21 @@ def test_a_checkpoint_of_another_search_is_refused(tmp_path, change, match):
         other.fit(X, Y_IRIS)
 
 
+def test_nan_parameters_resume_and_other_values_are_refused(tmp_path):
+    # NaN != NaN: a search whose estimator holds a NaN (a nested search's
+    # error_score, an imputer's missing_values) must still resume.
+    path = tmp_path / "search.jsonl"
+    _search(path, 2, Counting(value=np.nan)).fit(X_IRIS, Y_IRIS)
+    Counting.fits = 0
+    resumed = _search(path, 3, Counting(value=float("nan"))).fit(X_IRIS, Y_IRIS)
+    assert Counting.fits == 2 + 1
+    assert len(resumed.cv_results_["params"]) == 3
+    with pytest.raises(
+        ValueError, match=r"\['value'\] is NaN in the checkpoint but 0.0"
+    ):
+        _search(path, 3, Counting(value=0.0)).fit(X_IRIS, Y_IRIS)
+
+
 def test_a_torn_last_line_is_dropped_and_refitted(tmp_path):
     path = tmp_path / "search.jsonl"
     _search(path, 4).fit(X_IRIS, Y_IRIS)

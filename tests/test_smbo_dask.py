@@ -388,6 +388,7 @@ def test_a_given_client_is_shared_by_clone_and_pickled_as_its_address(
         twin = clone(search)
         assert twin.client is given and twin.estimator is not search.estimator
         restored = pickle.loads(pickle.dumps(search))
+        assert search.client is given  # pickling leaves the search alone
     assert restored.client == threads_cluster.scheduler_address
     restored.fit(X_IRIS, Y_IRIS)  # connects to the address
     assert len(restored.cv_results_["params"]) == 2
