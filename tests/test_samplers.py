@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
-from scipy.stats import norm, poisson, uniform
+from scipy.stats import norm, poisson, rv_discrete, uniform
 from sklearn.gaussian_process import GaussianProcessRegressor
 
 from skhpo.samplers import (
@@ -269,6 +269,41 @@ def test_finite_grid_is_exhausted_without_repeats(surrogate):
         opt.tell(batch, [objective(p) for p in batch])
     assert len(asked) == 10
     assert {key(p) for p in asked} == {key(p) for p in space.grid()}
+    assert opt.ask(2) == []
+
+
+class _Thirds:
+    """A distribution seen as continuous (no ``rv_discrete``) whose ``ppf``
+    takes three values only."""
+
+    def rvs(self, size=None, random_state=None):
+        return self.ppf(np.random.default_rng(random_state).uniform(size=size))
+
+    def cdf(self, x):
+        return np.clip(np.asarray(x, float) / 3, 0, 1)
+
+    def ppf(self, q):
+        return np.ceil(np.asarray(q) * 3)
+
+    def support(self):
+        return 0.0, 3.0
+
+
+@pytest.mark.timeout(60)
+@pytest.mark.parametrize(
+    "dist",
+    [rv_discrete(values=([1, 2, 3], [0.2, 0.3, 0.5])), _Thirds()],
+    ids=["unfrozen rv_discrete", "few-valued ppf"],
+)
+def test_a_distribution_of_three_values_gives_three_points(dist):
+    # Used to loop forever once its values were seen (and the unfrozen
+    # rv_discrete gave floats).
+    opt = Optimizer({"d": dist}, "tpe", n_initial_points=2, random_state=0)
+    asked = opt.ask(5)
+    assert sorted(p["d"] for p in asked) == [1, 2, 3]
+    if isinstance(dist, rv_discrete):
+        assert all(isinstance(p["d"], (int, np.integer)) for p in asked)
+    opt.tell(asked, [objective(p) for p in asked])
     assert opt.ask(2) == []
 
 

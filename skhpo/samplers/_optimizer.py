@@ -25,6 +25,9 @@ _N_CANDIDATES = 1000
 _N_SEEDS = 5
 # Small finite spaces: the acquisition is maximized over every unseen point.
 _EXHAUSTIVE_LIMIT = 4096
+# ask gives up after this many fallback points that all decode to points seen
+# (a distribution whose ppf takes few values, seen as continuous).
+_MAX_REDRAWS = 100
 # Told points tied at the best loss that make a plateau (see Optimizer's Notes).
 _PLATEAU_TIES = 3
 # The forest proposes a random point when this many of the last told losses
@@ -473,11 +476,15 @@ class Optimizer:
             params = self.space.decode(u)
             row = self.space.encode(params)
             key = self._layout.keys(row)[0]
+            redraws = 0
             while self._is_seen(key):
                 # Decoding merged u with a point already seen.
                 self._merged_keys.add(self._layout.keys(u[None])[0])
                 u = self._fallback(scorer=None)
-                if u is None:
+                redraws += 1
+                if u is None or redraws > _MAX_REDRAWS:
+                    # No unseen point left, or none that decodes to a new one
+                    # (a distribution whose ppf takes few values).
                     return batch
                 params = self.space.decode(u)
                 row = self.space.encode(params)

@@ -469,7 +469,10 @@ class Distribution(Dimension):
             )
         from scipy.stats import rv_discrete
 
-        discrete = isinstance(getattr(dist, "dist", None), rv_discrete)
+        # frozen (binom(3, 0.5)) or not (rv_discrete(values=...))
+        discrete = isinstance(dist, rv_discrete) or isinstance(
+            getattr(dist, "dist", None), rv_discrete
+        )
         self._set(dist=dist, discrete=discrete)
 
     @property
