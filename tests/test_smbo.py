@@ -14,6 +14,7 @@ from sklearn.model_selection import GroupKFold, KFold
 from sklearn.pipeline import Pipeline
 from sklearn.preprocessing import StandardScaler
 from sklearn.svm import SVC
+from sklearn.tree import DecisionTreeClassifier
 from sklearn.utils._param_validation import InvalidParameterError
 from sklearn.utils.estimator_checks import parametrize_with_checks
 
@@ -280,6 +281,27 @@ def test_candidate_values_are_the_users_own_objects():
     seen = [p["value"] for p in search.cv_results_["params"]]
     assert all(any(v is c for c in choices) for v in seen)
     assert len({id(v) for v in seen}) == 4  # the grid of 4 is exhausted
+
+
+def test_a_sub_space_swaps_a_pipeline_step_with_its_own_parameters():
+    # scikit-learn's "choose the classifier" space: the tree's max_depth is not
+    # a parameter of the pipeline's default step.
+    pipe = Pipeline([("scale", StandardScaler()), ("clf", LogisticRegression())])
+    space = [
+        {"clf": [LogisticRegression()], "clf__C": Real(0.01, 10, log=True)},
+        {"clf": [DecisionTreeClassifier(random_state=0)], "clf__max_depth": [1, 2, 3]},
+    ]
+    search = SMBOSearchCV(pipe, space, n_iter=8, cv=3, random_state=0)
+    search.fit(X_IRIS, Y_IRIS)
+    trees = [p for p in search.cv_results_["params"] if "clf__max_depth" in p]
+    assert trees and len(trees) < 8
+    for p in trees:
+        assert isinstance(p["clf"], DecisionTreeClassifier)
+    best, step = search.best_params_, search.best_estimator_.named_steps["clf"]
+    assert type(step) is type(best["clf"])
+    for name, value in best.items():
+        if name.startswith("clf__"):
+            assert step.get_params()[name.removeprefix("clf__")] == value
 
 
 def test_pipeline_parameters_clone_and_pickle():

@@ -13,6 +13,7 @@ from sklearn.model_selection import ParameterGrid, RandomizedSearchCV
 from sklearn.pipeline import Pipeline
 from sklearn.preprocessing import StandardScaler
 from sklearn.svm import SVC
+from sklearn.tree import DecisionTreeClassifier
 
 from skhpo.space import (
     Categorical,
@@ -221,6 +222,23 @@ def test_pipeline_parameter_names_are_checked():
         SearchSpace({"svc__gama": [1]}).check_estimator(pipe)
     with pytest.raises(ValueError, match=r"Invalid parameters 'C', 'x'.*'<step>__"):
         check_param_names(["C", "x"], pipe)
+
+
+def test_parameters_of_a_step_the_sub_space_swaps_in_are_valid():
+    pipe = Pipeline([("scale", StandardScaler()), ("clf", SVC())])
+    tree = DecisionTreeClassifier()
+    space = [
+        {"clf__C": [1, 2]},
+        {"clf": [LogisticRegression(), tree], "clf__max_depth": [1, 2]},
+    ]
+    SearchSpace(space).check_estimator(pipe)
+    # only in the sub-space that swaps it in
+    with pytest.raises(ValueError, match=r"Invalid parameter 'clf__max_depth'"):
+        SearchSpace([{"clf": [tree]}, {"clf__max_depth": [1]}]).check_estimator(pipe)
+    with pytest.raises(
+        ValueError, match=r"Invalid parameter 'clf__max_dept'.*max_depth"
+    ):
+        SearchSpace({"clf": [tree], "clf__max_dept": [1]}).check_estimator(pipe)
 
 
 # -- bad input ---------------------------------------------------------------

@@ -353,11 +353,22 @@ class SearchSpace:
         return subs[0] if len(subs) == 1 else subs
 
     def check_estimator(self, estimator):
-        """Check that every parameter name is one of ``estimator``'s.
+        """Check that every parameter name is one of ``estimator``'s, or of an
+        estimator its sub-space swaps in (``{"clf": [DecisionTreeClassifier()],
+        "clf__max_depth": [2, 4]}`` on a pipeline whose ``clf`` is another).
 
         See :func:`check_param_names`.
         """
-        check_param_names(self.names, estimator)
+        for sub in self.subspaces:
+            swapped = {
+                name: [
+                    c
+                    for c in getattr(dim, "choices", ())
+                    if hasattr(c, "get_params") and not isinstance(c, type)
+                ]
+                for name, dim in sub.items()
+            }
+            check_param_names(sub, estimator, swapped=swapped)
 
     def __eq__(self, other):
         return isinstance(other, SearchSpace) and self.subspaces == other.subspaces
@@ -378,7 +389,7 @@ class SearchSpace:
         return (SearchSpace, (self.to_sklearn(),))
 
 
-def check_param_names(names, estimator):
+def check_param_names(names, estimator, *, swapped=None):
     """Raise a clear error if ``estimator`` has no parameter of one of ``names``.
 
     Parameters
@@ -387,6 +398,9 @@ def check_param_names(names, estimator):
     estimator : estimator
         Anything with ``get_params(deep=True)``, such as a Pipeline, whose nested
         parameters are named ``<step>__<param>``.
+    swapped : dict of str to list of estimators, default=None
+        Estimators that parameters of ``names`` set (a pipeline step chosen
+        among several): their own parameters, ``<name>__<param>``, are valid.
 
     Raises
     ------
@@ -403,6 +417,8 @@ def check_param_names(names, estimator):
     ValueError: Invalid parameter 'gama' for estimator SVC(). ...
     """
     valid = set(estimator.get_params(deep=True))
+    for name, choices in (swapped or {}).items():
+        valid.update(f"{name}__{p}" for c in choices for p in c.get_params(deep=True))
     unknown = [name for name in names if name not in valid]
     if unknown:
         listed = ", ".join(repr(n) for n in unknown)
