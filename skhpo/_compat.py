@@ -77,10 +77,30 @@ class _ReplayableParallel(_SkParallel):
         return [func.function(*args, **kwargs) for func, args, kwargs in iterable]
 
 
+_STATE_NAMES = ("collector", "recorder", "replay")
+
+
+def fit_and_score(*args, **kwargs):
+    """scikit-learn's own ``_fit_and_score``, for providers that do fit.
+
+    The fit runs without this thread's skhpo state: a search fitted inside it
+    (the estimator is itself a ``GridSearchCV``, ...) is scikit-learn's own; its
+    fits are neither recorded, replayed nor collected with the outer search's.
+    """
+    saved = {name: getattr(_state, name, None) for name in _STATE_NAMES}
+    for name in _STATE_NAMES:
+        setattr(_state, name, None)
+    try:
+        return _original_fit_and_score(*args, **kwargs)
+    finally:
+        for name, value in saved.items():
+            setattr(_state, name, value)
+
+
 def _fit_and_score(estimator, X, y, *, train, test, parameters, **kwargs):
     replay = getattr(_state, "replay", None)
     if replay is None:
-        return _original_fit_and_score(
+        return fit_and_score(
             estimator, X, y, train=train, test=test, parameters=parameters, **kwargs
         )
     return replay(
@@ -129,9 +149,6 @@ def record_fits(recorder):
     with _thread_state("recorder", recorder):
         yield
 
-
-fit_and_score = _original_fit_and_score
-"""scikit-learn's own ``_fit_and_score``, for providers that do fit."""
 
 # BaseSearchCV.fit looks `Parallel` and `_fit_and_score` up as module globals at
 # call time; outside `replay_fits` both behave exactly as scikit-learn's.

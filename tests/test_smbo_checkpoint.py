@@ -9,6 +9,7 @@ from hypothesis import strategies as st
 from sklearn.base import BaseEstimator, ClassifierMixin
 from sklearn.datasets import load_iris
 from sklearn.linear_model import LogisticRegression
+from sklearn.model_selection import GridSearchCV
 
 from skhpo import SMBOSearchCV
 from skhpo.space import Categorical, Real
@@ -183,6 +184,21 @@ def test_nan_parameters_resume_and_other_values_are_refused(tmp_path):
         ValueError, match=r"\['value'\] is NaN in the checkpoint but 0.0"
     ):
         _search(path, 3, Counting(value=0.0)).fit(X_IRIS, Y_IRIS)
+
+
+def test_a_nested_search_is_neither_recorded_nor_replayed(tmp_path):
+    # The estimator is itself a search, fitted in the same thread: its own fits
+    # used to be journaled as the outer candidates' splits and told mixed in.
+    inner = GridSearchCV(LogisticRegression(max_iter=1000), {"C": [0.1, 1.0]}, cv=2)
+    space = {"estimator__fit_intercept": [True, False], "estimator__tol": [1e-4, 1e-3]}
+    path = tmp_path / "nested.jsonl"
+    kw = dict(n_iter=4, cv=3, random_state=0, checkpoint=path, execution="joblib")
+    fresh = SMBOSearchCV(inner, space, **kw).fit(X_IRIS, Y_IRIS)
+    means = fresh.cv_results_["mean_test_score"]
+    told = [o.score for o in fresh.optimizer_.history]
+    np.testing.assert_allclose(told, means)
+    resumed = SMBOSearchCV(inner, space, **kw).fit(X_IRIS, Y_IRIS)
+    np.testing.assert_array_equal(resumed.cv_results_["mean_test_score"], means)
 
 
 def test_a_torn_last_line_is_dropped_and_refitted(tmp_path):
