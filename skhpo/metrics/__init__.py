@@ -16,8 +16,9 @@ and in skhpo's searches; they pickle, so they run inside dask workers too.
   DataFrames, boolean indexing) are paired as they are when both sides have as
   many; if they do not line up, the row counts are computed (only they travel)
   and the blocks realigned. Invalid values raise scikit-learn's errors (NaN or
-  infinite targets, predictions or weights, all-zero weights). Scores agree with scikit-learn's on the same data up to
-  floating-point summation order (about 1e-15 relative on float64 data).
+  infinite targets, predictions or weights, all-zero weights). Scores agree
+  with scikit-learn's on the same data up to floating-point summation order
+  (about 1e-15 relative on float64 data).
 - Names and metrics without a blockwise reduction also accept dask inputs: they
   gather ``y_true`` and the blockwise predictions (never ``X``) and warn with
   :class:`DaskGatherWarning`.
