@@ -26,6 +26,7 @@ from sklearn.linear_model import RidgeClassifier
 from sklearn.svm import SVC
 
 from skhpo import SMBOSearchCV
+from skhpo.samplers import Optimizer
 from skhpo.space import Real
 
 X_IRIS, Y_IRIS = load_iris(return_X_y=True)
@@ -157,6 +158,25 @@ def test_cheap_fits_are_grouped_into_fewer_tasks(client):
     assert n_tasks < 60 * 3 / 2  # 180 fits
 
 
+def test_few_candidates_are_asked_ahead_of_the_scores(client, monkeypatch):
+    # Cheap fits used to be grouped by asking dozens of candidates blind: most
+    # of a 60-candidate search ran before the first score was told. At most
+    # two per worker thread may be in flight, or a tenth of the search.
+    in_flight = []
+    ask = Optimizer.ask
+
+    def counting_ask(self, n=1):
+        batch = ask(self, n)
+        in_flight.append(len(self.pending))
+        return batch
+
+    monkeypatch.setattr(Optimizer, "ask", counting_ask)
+    search = SMBOSearchCV(Sleepy(), SPACE, n_iter=60, cv=3, random_state=0)
+    search.fit(X_IRIS, Y_IRIS)
+    assert len(search.cv_results_["params"]) == 60
+    assert max(in_flight) <= max(2 * 2, 60 // 10)
+
+
 def test_slow_fits_keep_one_task_per_fit(client):
     search = SMBOSearchCV(Sleepy(delay=0.1), SPACE, n_iter=4, cv=2, random_state=0)
     with get_task_stream(client) as stream:
@@ -177,8 +197,9 @@ def test_n_iter_no_change_stops_early(client):
         random_state=0,
     ).fit(X_IRIS, Y_IRIS)
     n_done = len(search.cv_results_["params"])
-    # Stops asking after 1 + 3 finished; those in flight still finish.
-    assert 4 <= n_done < 40
+    # Stops asking after 1 + 3 finished; those in flight (at most 2 per worker
+    # thread) still finish.
+    assert 4 <= n_done <= 4 + 2 * 2
 
 
 # -- failures ----------------------------------------------------------------------

@@ -6,19 +6,21 @@ a synchronous ``distributed.Client``, from the calling thread:
 1. the data (``X``, ``y``, the folds and the keyword arguments of scikit-learn's
    ``_fit_and_score``) is scattered once, to every worker (a copy survives the
    death of any one worker);
-2. fits wait in a queue and are submitted in tasks of ``group`` fits each, so
-   that about two tasks per worker thread are in flight: every worker has one
-   running and one waiting;
-3. tasks are collected with ``as_completed``; as soon as every split of a
+2. at most two candidates per worker thread are in flight (asked, not yet
+   finished): every worker has one running and one waiting, and the optimizer
+   proposes each candidate knowing the scores of all but those few;
+3. their fits wait in a queue and are submitted in tasks of up to ``group``
+   fits each, about two tasks per worker thread in flight;
+4. tasks are collected with ``as_completed``; as soon as every split of a
    candidate is done, ``on_candidate`` gets its outputs (the search tells the
-   optimizer, journals the trial) and, when the queue runs low, ``ask`` is
-   called for new candidates, with the ones still running pending in the
-   optimizer.
+   optimizer, journals the trial) and ``ask`` is called for the next
+   candidate, with the ones still running pending in the optimizer.
 
 Many cheap fits: ``group`` adapts to the measured fit time as joblib's
 ``batch_size="auto"`` does, so that one task lasts about
 ``_TARGET_TASK_SECONDS``; a task of fits that take milliseconds would otherwise
-cost more in scheduling than in fitting.
+cost more in scheduling than in fitting. The candidates in flight bound it: a
+task holds the splits of about one candidate when fits are cheap.
 
 Failures: a worker that dies takes its running tasks with it; the scheduler runs
 them again on another worker (and the nanny restarts the dead one). A task that
@@ -55,8 +57,11 @@ __all__ = ["ClusterLostError", "async_client", "run_async_search"]
 
 # Aim for tasks of about this many seconds when fits are short (as joblib).
 _TARGET_TASK_SECONDS = 0.2
-# Tasks in flight per worker thread: one running, one waiting.
+# Tasks, and candidates, in flight per worker thread: one running, one waiting.
 _TASKS_PER_THREAD = 2
+_CANDIDATES_PER_THREAD = 2
+# ... more when a candidate's fits take less than this, per thread, altogether.
+_LOOKAHEAD_SECONDS = 0.05
 # When every worker holding the data died (all at once), it is sent again, at
 # most this many times per search, waiting this long for a worker to receive it.
 _MAX_RESCATTERS = 10
@@ -260,6 +265,18 @@ def run_async_search(
             return 1
         return max(1, int(_TARGET_TASK_SECONDS / max(seconds / n_fits, 1e-6)))
 
+    def in_flight_limit():
+        """Candidates asked and not finished: two per worker thread; when fits
+        are so cheap that one candidate's splits make a task that costs more
+        in scheduling than in fitting, as many as fill ``_LOOKAHEAD_SECONDS``
+        per thread, up to a tenth of the search."""
+        least = _CANDIDATES_PER_THREAD * n_threads
+        if n_fits == 0:
+            return least
+        per_candidate = max(seconds / n_fits, 1e-6) * n_splits
+        cheap = int(_LOOKAHEAD_SECONDS * n_threads / per_candidate)
+        return max(least, min(cheap, n_max // 10))
+
     def submit(items, worker=None):
         future = client.submit(
             _fit_items,
@@ -292,19 +309,20 @@ def run_async_search(
             if not running and not idle and suspects:
                 submit([suspects.popleft()])  # no worker up yet: wait for one
                 return
-        limit = _TASKS_PER_THREAD * n_threads
-        while len(running) < limit:
-            size = group_size()
-            if len(queue) < size and not exhausted:
-                batch = ask(max(1, math.ceil((size - len(queue)) / n_splits)))
-                exhausted = not batch
-                for params in batch:
-                    candidates[n_asked] = _Candidate(params, n_splits)
-                    queue.extend((n_asked, split) for split in range(n_splits))
-                    n_asked += 1
-            if not queue:
-                return
-            submit([queue.popleft() for _ in range(min(size, len(queue)))])
+        room = in_flight_limit() - len(candidates)
+        if room > 0 and not exhausted:
+            batch = ask(room)
+            exhausted = not batch
+            for params in batch:
+                candidates[n_asked] = _Candidate(params, n_splits)
+                queue.extend((n_asked, split) for split in range(n_splits))
+                n_asked += 1
+        slots = _TASKS_PER_THREAD * n_threads - len(running)
+        while queue and slots > 0:
+            # Share the queue among the free slots, every thread busy.
+            size = min(group_size(), math.ceil(len(queue) / slots))
+            submit([queue.popleft() for _ in range(size)])
+            slots -= 1
 
     def finish(cid, split, out):
         candidate = candidates[cid]
