@@ -391,7 +391,9 @@ class BaseAdaptiveSearchCV(BaseSearchCV):
             )
         run, best = max(
             finished,
-            key=lambda item: item[1].model_history[item[1].best_id][-1]["score"],
+            key=lambda item: np.nan_to_num(  # a NaN score below every other
+                item[1].model_history[item[1].best_id][-1]["score"], nan=-np.inf
+            ),
         )
         self._set_fitted(
             cv_results=cv_results,

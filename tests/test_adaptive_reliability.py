@@ -68,6 +68,49 @@ def _trace(search):
     )
 
 
+def _nan_above(limit):
+    """Accuracy, NaN for models whose alpha is above ``limit`` (a metric that
+    is undefined for them)."""
+
+    def score(estimator, X, y):
+        if estimator.alpha > limit:
+            return np.nan
+        return float(np.mean(estimator.predict(X) == y))
+
+    return score
+
+
+#: models with NaN scores come first in the grid
+NAN_FIRST = {"alpha": [1.0, 0.5, 1e-3, 1e-4]}
+NAN_SEARCHES = {
+    "incremental": lambda est, **kw: IncrementalSearchCV(
+        est, NAN_FIRST, "grid", decay_rate=None, max_iter=2, **kw
+    ),
+    "inverse-decay": lambda est, **kw: InverseDecaySearchCV(
+        est, NAN_FIRST, "grid", max_iter=4, decay_rate=1.0, **kw
+    ),
+    "successive-halving": lambda est, **kw: SuccessiveHalvingSearchCV(
+        est, NAN_FIRST, "grid", 1, max_iter=3, **kw
+    ),
+    "hyperband": lambda est, **kw: HyperbandSearchCV(
+        est, NAN_FIRST, max_iter=3, random_state=0, **kw
+    ),
+}
+
+
+@pytest.mark.parametrize("name", list(NAN_SEARCHES))
+def test_nan_scores_rank_last_and_never_win(client, name):
+    # NaN compares false with every score: max() and heapq kept the first model
+    # seen, NaN or not, and promoted NaN models over scored ones.
+    search = NAN_SEARCHES[name](SGDClassifier(random_state=0), scoring=_nan_above(0.01))
+    search.fit(X, Y, classes=[0, 1])
+    scores = search.cv_results_["test_score"]
+    assert np.isnan(scores).any() and np.isfinite(scores).any()
+    assert np.isfinite(search.best_score_)
+    assert search.best_params_["alpha"] <= 0.01
+    assert search.best_index_ == np.argmin(search.cv_results_["rank_test_score"])
+
+
 # -- checkpoint / resume ---------------------------------------------------------
 
 

@@ -577,7 +577,12 @@ class _Run:
         scored = [m for m in decision.survivors if self.model_history[m]]
         best_id = best = None
         if scored:  # else max_time passed before the first scores
-            best_id = max(scored, key=lambda m: self.model_history[m][-1]["score"])
+            best_id = max(  # a NaN score below every other
+                scored,
+                key=lambda m: np.nan_to_num(
+                    self.model_history[m][-1]["score"], nan=-np.inf
+                ),
+            )
             best = self.scored.get(best_id)
             if best is None:  # rebuilt from a checkpoint without its saved state
                 best = await self.ctx.client.submit(

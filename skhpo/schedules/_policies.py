@@ -53,6 +53,13 @@ __all__ = [
 ]
 
 
+def _ranked(records):
+    """The latest score of a model, for ranking: NaN (a scorer that failed)
+    below every other score, as in scikit-learn's ``rank_test_score``."""
+    score = records[-1]["score"]
+    return -math.inf if math.isnan(score) else score
+
+
 def _stop(records, max_iter, patience, tol):
     """Unchecked body of :func:`should_stop`, shared by every policy."""
     current = records[-1]["partial_fit_calls"]
@@ -493,7 +500,7 @@ class InverseDecayPolicy(IncrementalPolicy):
         current = info[first][-1]["partial_fit_calls"] + 1
         if inverse(current) == 0:
             # Fewer than one model left: keep the best and finish.
-            [best] = heapq.nlargest(1, info, key=lambda m: info[m][-1]["score"])
+            [best] = heapq.nlargest(1, info, key=lambda m: _ranked(info[m]))
             return {best: 0}
         if self.decay_rate and not self.patience:
             following = self._next_drop(inverse, start, current)
@@ -505,7 +512,7 @@ class InverseDecayPolicy(IncrementalPolicy):
             ):
                 following += 1
         keep = max(1, inverse(following))
-        best = heapq.nlargest(keep, info, key=lambda m: info[m][-1]["score"])
+        best = heapq.nlargest(keep, info, key=lambda m: _ranked(info[m]))
         if len(best) == 1:
             return {best[0]: 0}
         return dict.fromkeys(best, following - current)
@@ -596,7 +603,7 @@ class SuccessiveHalvingPolicy(_Policy):
             replay.steps = 1
             target = _round_half_even(r * eta**replay.steps)
         keep = int(math.floor(n * eta**-replay.steps))
-        best = heapq.nlargest(keep, info, key=lambda m: info[m][-1]["score"])
+        best = heapq.nlargest(keep, info, key=lambda m: _ranked(info[m]))
         replay.steps += 1
         if not best:
             return dict.fromkeys(info, 0)
