@@ -410,15 +410,16 @@ class BaseAdaptiveSearchCV(BaseSearchCV):
         ``history_``, ``model_history_``, ``cv_results_`` (scored models only)
         and the best of them (``best_index_``, ``best_score_``,
         ``best_params_``); no ``best_estimator_``: the search did not finish.
+        Whatever an earlier ``fit`` left is removed first.
         """
+        for name in [n for n in vars(self) if n.endswith("_") and n[0] != "_"]:
+            delattr(self, name)
         if not runs:
             return
         results = [run.partial_result() for run in runs]
         cv_results, history, model_history, _ = self._tabulate(results)
         self.history_ = history
         self.model_history_ = model_history
-        if hasattr(self, "best_estimator_"):
-            del self.best_estimator_
         if cv_results is None:
             return
         self.cv_results_ = cv_results

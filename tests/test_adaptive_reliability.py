@@ -11,6 +11,7 @@ import numpy as np
 import pytest
 from distributed import Client, LocalCluster
 from sklearn.datasets import make_classification
+from sklearn.exceptions import NotFittedError
 from sklearn.linear_model import SGDClassifier
 from sklearn.neural_network import MLPClassifier
 
@@ -109,6 +110,25 @@ def test_nan_scores_rank_last_and_never_win(client, name):
     assert np.isfinite(search.best_score_)
     assert search.best_params_["alpha"] <= 0.01
     assert search.best_index_ == np.argmin(search.cv_results_["rank_test_score"])
+
+
+class BrokenSGD(SGDClassifier):
+    def partial_fit(self, X, y=None, classes=None, sample_weight=None):
+        raise RuntimeError("broken partial_fit")
+
+
+def test_a_failed_fit_leaves_nothing_of_an_earlier_fit(client):
+    search = SEARCHES["hyperband"](SGDClassifier(random_state=0))
+    search.fit(X, Y, classes=[0, 1])
+    assert hasattr(search, "metadata_") and hasattr(search, "best_score_")
+    search.set_params(estimator=BrokenSGD(random_state=0))
+    with pytest.raises(RuntimeError, match="broken partial_fit"):
+        search.fit(X, Y, classes=[0, 1])
+    assert search.history_ == []
+    for name in ["cv_results_", "best_score_", "best_params_", "metadata_"]:
+        assert not hasattr(search, name), name
+    with pytest.raises(NotFittedError):
+        search.predict(X)
 
 
 # -- checkpoint / resume ---------------------------------------------------------
