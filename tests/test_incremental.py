@@ -181,6 +181,12 @@ class NoPartialFit(BaseEstimator):
             "max_iter must be an integer >= 1",
         ),
         (SGDClassifier(), {"max_iter": None}, ValueError, "never stops training"),
+        (
+            SGDClassifier(),
+            {"max_iter": None, "patience": 3, "tol": None},
+            ValueError,
+            "tol=None turns off the plateau test",
+        ),
         (SGDClassifier(), {"patience": 1}, ValueError, "patience <= 1 would detect"),
         (
             SGDClassifier(),

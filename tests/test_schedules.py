@@ -712,6 +712,10 @@ def test_should_stop(records, kwargs, expected):
         (lambda: IncrementalPolicy(patience=-3), r"got patience=-3"),
         (lambda: IncrementalPolicy(fits_per_score=0), "fits_per_score must be"),
         (lambda: IncrementalPolicy(max_iter=None), "never stops training"),
+        (
+            lambda: IncrementalPolicy(max_iter=None, patience=3, tol=None),
+            "max_iter=None and tol=None never stops training",
+        ),
         (lambda: InverseDecayPolicy(decay_rate=-1), "decay_rate must be a finite"),
         (
             lambda: InverseDecayPolicy(decay_rate=0, max_iter=None),

@@ -394,6 +394,12 @@ class IncrementalPolicy(_Policy):
                 "stops training. Pass max_iter (e.g. max_iter=100), or patience "
                 "(e.g. patience=10) to stop models whose score stalls."
             )
+        if self.max_iter is None and self.tol is None:
+            raise ValueError(
+                f"{type(self).__name__} with max_iter=None and tol=None never stops "
+                "training: tol=None turns off the plateau test of patience. Pass "
+                "max_iter (e.g. max_iter=100), or tol (e.g. tol=1e-3)."
+            )
 
     def _adapt(self, info, replay):
         return dict.fromkeys(info, self.fits_per_score)
