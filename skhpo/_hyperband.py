@@ -53,7 +53,12 @@ class HyperbandSearchCV(BaseAdaptiveSearchCV):
     patience : bool or int, default=False
         Stop models whose score stalls: an integer >= 2 (a value below
         ``max_iter // aggressiveness`` warns), or True for
-        ``max_iter // aggressiveness``. Without it ``metadata_ == metadata``.
+        ``max_iter // aggressiveness``. Without it ``metadata_ == metadata``
+        for ``aggressiveness=3``; other values can give a bracket one more
+        round than planned (dask-ml's successive halving, reproduced: its
+        model counts round down), whose model then gets up to
+        ``aggressiveness`` times its planned calls, beyond ``max_iter``:
+        ``max_iter=9, aggressiveness=2`` plans 102 calls and makes 110.
     tol : float or None, default=0.001
         Improvement that counts for ``patience``.
     test_size : float in (0, 1) or None, default=None
