@@ -83,6 +83,15 @@ def _inputs(kind):
         return dd.from_pandas(frame, npartitions=4), dd.from_pandas(
             pd.Series(Y), npartitions=4
         )
+    if kind == "dask-dataframe, y cut elsewhere":  # 4 partitions of 120, .., 40
+        frame = pd.DataFrame(X, columns=[f"f{i}" for i in range(X.shape[1])])
+        return dd.from_pandas(frame, npartitions=4), dd.from_pandas(
+            pd.Series(Y), chunksize=120
+        )
+    if kind == "dask-array, masked":  # unknown chunks, the mask's graph shared
+        X_, y_ = da.from_array(X, chunks=100), da.from_array(Y, chunks=100)
+        keep = X_[:, 0] > -100
+        return X_[keep], y_[keep]
     if kind == "dask-dataframe, dask-array y":
         frame = pd.DataFrame(X, columns=[f"f{i}" for i in range(X.shape[1])])
         return dd.from_pandas(frame, npartitions=4), da.from_array(Y, chunks=80)
@@ -97,7 +106,9 @@ def _inputs(kind):
         "dask-array, y rechunked",
         "dask-array, numpy y",
         "dask-dataframe",
+        "dask-dataframe, y cut elsewhere",
         "dask-dataframe, dask-array y",
+        "dask-array, masked",
     ],
 )
 def test_inputs_train_chunk_by_chunk(client, kind, caplog):
@@ -112,6 +123,8 @@ def test_inputs_train_chunk_by_chunk(client, kind, caplog):
     )
     with caplog.at_level(logging.INFO, logger="skhpo"):
         search.fit(X_, y_, classes=[0, 1])
+    # X[mask] and y[mask] share the mask's graph: sent once, not twice
+    assert "run_spec" not in caplog.text
     n_train = 320 if kind == "numpy" else 80  # 0.2 of one block, or 1/4 of 4
     assert f"between {n_train} and {n_train} examples" in caplog.text
     assert search.cv_results_["partial_fit_calls"].tolist() == [2, 2, 2]

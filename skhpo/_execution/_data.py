@@ -277,31 +277,32 @@ async def _input_blocks(client, X, y, keep):
         return [(x_future, y_future)], [n]
 
     x_delayed, rows, X = _dask_blocks(X)
-    x_futures = client.compute(x_delayed)
-    keep.extend(x_futures)
+    y_delayed = []
+    if dask.is_dask_collection(y):
+        y_delayed, y_rows, y = _dask_blocks(y)
+    # One submission: a graph X and y share (the mask of X[mask], y[mask]) is
+    # sent once, not twice with different specs.
+    futures = client.compute(x_delayed + y_delayed)
+    keep.extend(futures)
+    x_futures, y_futures = futures[: len(x_delayed)], futures[len(x_delayed) :]
     if any(math.isnan(n) for n in rows):
         rows = await _lengths(client, x_futures)
     rows = [int(n) for n in rows]
 
     if y is None:
         y_futures = [None] * len(x_futures)
-    elif dask.is_dask_collection(y):
-        y_delayed, y_rows, y = _dask_blocks(y)
-        unknown = any(math.isnan(n) for n in y_rows)
-        if len(y_delayed) == len(x_delayed) and (unknown or list(y_rows) == rows):
-            # Same blocks: pair them as they are (row counts checked below).
-            y_futures = client.compute(y_delayed)
-        else:
-            if unknown:
-                y_parts = client.compute(y_delayed)
-                keep.extend(y_parts)
-                y_rows = await _lengths(client, y_parts)
+    elif y_delayed:
+        if any(math.isnan(n) for n in y_rows):
+            y_rows = await _lengths(client, y_futures)
+        if list(y_rows) != rows:
+            # Other blocks (another chunking, partitions cut elsewhere):
+            # rechunk y to X's rows.
             if sum(y_rows) != sum(rows):
                 raise _inconsistent(sum(rows), int(sum(y_rows)))
             y_array = _as_array_with_lengths(y, y_rows)
             y_array = y_array.rechunk({0: tuple(rows)})
             y_futures = client.compute(list(y_array.to_delayed().ravel()))
-        keep.extend(y_futures)
+            keep.extend(y_futures)
     else:
         y = _in_memory(y)
         if _tasks.n_rows(y) != sum(rows):
@@ -313,16 +314,6 @@ async def _input_blocks(client, X, y, keep):
         ]
         y_futures = await client.scatter(pieces, hash=False)
         keep.extend(y_futures)
-
-    if y is not None:
-        y_rows = await _lengths(client, y_futures)
-        for i, (n_x, n_y) in enumerate(zip(rows, y_rows)):
-            if n_x != n_y:
-                raise ValueError(
-                    f"Block {i} of X has {n_x} rows but block {i} of y has {n_y}: "
-                    "X and y must have the same rows in the same blocks. Rechunk "
-                    "y like X (or pass y as an in-memory array)."
-                )
     return list(zip(x_futures, y_futures)), rows
 
 
