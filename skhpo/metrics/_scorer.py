@@ -245,6 +245,7 @@ class _DaskInputs:
                     f"trailing shape {tail}."
                 )
             self.unchecked |= unchecked
+            # (the weights kept alive with their blocks: their id is the key)
             self._weights[key] = (sample_weight, blocks)
         return self._weights[key][1]
 
@@ -841,8 +842,8 @@ def get_scorer(scoring):
 
 
 def _default_score_name(estimator):
-    """ "accuracy" or "r2" if ``estimator.score`` is scikit-learn's default
-    score of classifiers or regressors (or a pipeline's, ending in one)."""
+    """The scorer name of ``estimator.score`` if it is scikit-learn's default
+    ("accuracy" or "r2"), also for a pipeline ending in such an estimator."""
     if getattr_static(type(estimator), "score", None) is getattr_static(
         Pipeline, "score"
     ):
