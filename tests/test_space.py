@@ -9,12 +9,17 @@ from hypothesis import strategies as st
 from sklearn.base import clone
 from sklearn.datasets import load_iris
 from sklearn.linear_model import LogisticRegression
-from sklearn.model_selection import ParameterGrid, RandomizedSearchCV
+from sklearn.model_selection import (
+    ParameterGrid,
+    ParameterSampler,
+    RandomizedSearchCV,
+)
 from sklearn.pipeline import Pipeline
 from sklearn.preprocessing import StandardScaler
 from sklearn.svm import SVC
 from sklearn.tree import DecisionTreeClassifier
 
+from skhpo.samplers import Optimizer
 from skhpo.space import (
     Categorical,
     Distribution,
@@ -188,6 +193,22 @@ def test_values_are_the_users_own_objects():
         assert back is value
 
 
+def test_numpy_choices_are_handed_back_and_belong_to_the_space():
+    # An array of strings or bools: decoding used to turn np.str_ into str,
+    # which then matched no choice (the point was outside its own space).
+    space = SearchSpace({"kernel": np.array(["rbf", "linear"]), "f": np.array([1, 0])})
+    for point in space.sample(6, random_state=0):
+        assert point in space
+        assert isinstance(point["kernel"], np.str_)
+    assert np.True_ in Categorical([True, False])
+    assert np.True_ not in Categorical([1, 0])
+    assert "rbf" in Categorical(np.array(["rbf"]))
+    opt = Optimizer({"flag": np.array([True, False])}, random_state=0)
+    asked = opt.ask(2)
+    opt.tell(asked, [0.5, 0.7])
+    assert sorted(bool(o.params["flag"]) for o in opt.history) == [False, True]
+
+
 def test_conditional_space_never_mixes_subspaces():
     space = SearchSpace(
         [
@@ -213,6 +234,39 @@ def test_space_is_immutable_and_picklable():
         space.subspaces[0]["C"] = Real(0, 1)
     assert pickle.loads(pickle.dumps(space)) == space
     assert SearchSpace(space) == space
+    layers = SearchSpace({"hidden_layer_sizes": [[10], [20, 10]]})  # lists
+    assert pickle.loads(pickle.dumps(layers)) == layers
+
+
+@pytest.mark.parametrize(
+    "a, b, equal",
+    [
+        (Categorical([True, False]), Categorical([1, 0]), False),
+        (Categorical([(1, 2)]), Categorical([[1, 2]]), False),
+        (Categorical([[1, 2], [3]]), Categorical([[1, 2], [3]]), True),
+        (Categorical([np.arange(3)]), Categorical([np.arange(3)]), True),
+        (Categorical([1, 2.5]), Categorical([1.0, 2.5]), True),
+        (Categorical([np.str_("a")]), Categorical(["a"]), True),
+    ],
+)
+def test_categorical_equality_tells_choices_apart_as_membership(a, b, equal):
+    assert (a == b) is equal
+    if equal:
+        assert hash(a) == hash(b)
+    assert pickle.loads(pickle.dumps(a)) == a
+
+
+def test_to_sklearn_samples_lists_without_replacement():
+    grid = {"alpha": [1e-4, 1e-3, 1e-2]}
+    drawn = ParameterSampler(SearchSpace(grid).to_sklearn(), 3, random_state=0)
+    assert sorted(p["alpha"] for p in drawn) == grid["alpha"]
+
+
+def test_discrete_distributions_contain_only_their_values():
+    d = Distribution(stats.rv_discrete(values=([1, 5, 9], [0.2, 0.5, 0.3])))
+    assert [v in d for v in (1, 2, 5, 9, 10)] == [True, False, True, True, False]
+    assert math.inf not in Distribution(stats.norm())
+    assert {"a": 2} not in SearchSpace({"a": d})
 
 
 def test_pipeline_parameter_names_are_checked():
@@ -266,6 +320,26 @@ def test_parameters_of_a_step_the_sub_space_swaps_in_are_valid():
         (lambda: Categorical({1, 2}), ValueError, "must be a list of values"),
         (lambda: Categorical("abc"), ValueError, "must be a list of values"),
         (lambda: Distribution(object()), ValueError, "has no rvs, cdf, ppf"),
+        (
+            lambda: as_dimension(stats.loguniform(0, 1), "C"),
+            ValueError,
+            r"'C': loguniform\(0, 1\): its arguments are invalid",
+        ),
+        (
+            lambda: as_dimension(stats.uniform(1, 0), "C"),
+            ValueError,
+            r"uniform\(1, 0\): its arguments are invalid",
+        ),
+        (
+            lambda: as_dimension(stats.randint(3, 3), "n"),
+            ValueError,
+            r"randint\(3, 3\): its arguments are invalid",
+        ),
+        (
+            lambda: as_dimension(stats.randint, "n"),
+            ValueError,
+            r"'n': scipy.stats.randint: its ppf fails .*randint\(1, 10\)",
+        ),
         (lambda: as_dimension([], "C"), ValueError, "'C': the list of values is empty"),
         (lambda: as_dimension("rbf", "kernel"), ValueError, r"Wrap.*\['rbf'\]"),
         (lambda: as_dimension(3, "C"), ValueError, r"'C': expected a list.*got int 3"),

@@ -297,6 +297,9 @@ def _same(a, b):
     """Whether ``a`` and ``b`` are the same choice (arrays compared by content)."""
     if a is b:
         return True
+    # numpy scalars are their Python values (np.str_("rbf") is "rbf")
+    a = a.item() if isinstance(a, np.generic) else a
+    b = b.item() if isinstance(b, np.generic) else b
     if type(a) is not type(b) and not (
         isinstance(a, numbers.Number) and isinstance(b, numbers.Number)
     ):
@@ -411,10 +414,26 @@ class Categorical(Dimension):
         return any(_same(c, value) for c in self.choices)
 
     def _key(self):
-        return tuple(id(c) if _unhashable(c) else c for c in self.choices)
+        return tuple(_choice_key(c) for c in self.choices)
 
     def __repr__(self):
         return f"Categorical({list(self.choices)!r})"
+
+
+def _choice_key(value):
+    """A hashable key that tells choices apart as :func:`_same` does: True is
+    not 1, a tuple not a list; lists and arrays by content."""
+    if isinstance(value, np.generic):
+        value = value.item()
+    if isinstance(value, (list, tuple)):
+        return type(value).__name__, tuple(_choice_key(v) for v in value)
+    if isinstance(value, np.ndarray):
+        return "ndarray", value.shape, tuple(_choice_key(v) for v in value.flat)
+    if _unhashable(value):
+        return "object", id(value)
+    if isinstance(value, bool) or not isinstance(value, numbers.Number):
+        return type(value).__name__, value
+    return "number", value
 
 
 def _unhashable(value):
@@ -467,6 +486,20 @@ class Distribution(Dimension):
                 "method; skhpo needs rvs, cdf and ppf to sample and encode it. Use "
                 "a scipy.stats frozen distribution, or Real/Integer/Categorical."
             )
+        try:
+            median = float(np.asarray(dist.ppf(0.5)))
+        except Exception as exc:
+            raise ValueError(
+                f"{_describe(dist)}: its ppf fails ({exc}). Pass a frozen "
+                "distribution with its arguments, e.g. scipy.stats.randint(1, 10) "
+                "rather than scipy.stats.randint."
+            ) from exc
+        if math.isnan(median):
+            raise ValueError(
+                f"{_describe(dist)}: its arguments are invalid (scipy gives "
+                "NaN for its quantiles): e.g. loguniform(a, b) needs 0 < a < b, "
+                "uniform(loc, scale) a scale > 0, randint(low, high) low < high."
+            )
         from scipy.stats import rv_discrete
 
         # frozen (binom(3, 0.5)) or not (rv_discrete(values=...))
@@ -501,9 +534,11 @@ class Distribution(Dimension):
     def __contains__(self, value):
         if not isinstance(value, numbers.Real) or isinstance(value, bool):
             return False
-        low, high = self.dist.support()
-        if self.discrete and not float(value).is_integer():
+        if not math.isfinite(value):
             return False
+        low, high = self.dist.support()
+        if self.discrete:  # a value the distribution can take
+            return float(value).is_integer() and bool(self.dist.pmf(value) > 0)
         return low <= value <= high
 
     def _key(self):
@@ -515,13 +550,24 @@ class Distribution(Dimension):
         return (name, tuple(getattr(dist, "args", ())), kwds)
 
     def __repr__(self):
-        dist = self.dist
-        name = getattr(getattr(dist, "dist", None), "name", type(dist).__name__)
-        args = ", ".join(
-            [repr(a) for a in getattr(dist, "args", ())]
-            + [f"{k}={v!r}" for k, v in getattr(dist, "kwds", {}).items()]
-        )
-        return f"Distribution({name}({args}))"
+        return f"Distribution({_describe(self.dist)})"
+
+
+def _describe(dist):
+    """``name(args)`` of a scipy.stats distribution, frozen or not."""
+    import scipy.stats
+
+    frozen = getattr(dist, "dist", None)
+    if frozen is None:  # a generator: scipy.stats.norm, rv_discrete(values=...)
+        name = getattr(dist, "name", None)
+        if name is not None and getattr(scipy.stats, name, None) is dist:
+            return f"scipy.stats.{name}"
+        return type(dist).__name__
+    args = ", ".join(
+        [repr(a) for a in getattr(dist, "args", ())]
+        + [f"{k}={v!r}" for k, v in getattr(dist, "kwds", {}).items()]
+    )
+    return f"{getattr(frozen, 'name', type(frozen).__name__)}({args})"
 
 
 def _from_scipy(dist):
@@ -599,7 +645,10 @@ def as_dimension(value, name="parameter"):
         if callable(getattr(value, "ppf", None)) and callable(
             getattr(value, "cdf", None)
         ):
-            return Distribution(value)
+            try:
+                return Distribution(value)
+            except ValueError as exc:
+                raise ValueError(f"Parameter {name!r}: {exc}") from None
         raise ValueError(
             f"Parameter {name!r}: {value!r} has an rvs method but no cdf/ppf, so "
             "skhpo cannot encode it for model-based search. Use a scipy.stats "

@@ -313,7 +313,9 @@ class SearchSpace:
             k = int(subspace[row])
             points.append(
                 {
-                    name: _python_scalar(decoded[k, name][row])
+                    name: decoded[k, name][row]
+                    if self.subspaces[k][name].kind == "categorical"  # as given
+                    else _python_scalar(decoded[k, name][row])
                     for name in self.subspaces[k]
                 }
             )
@@ -347,9 +349,18 @@ class SearchSpace:
         Returns
         -------
         dict or list of dicts
-            Parameter names mapped to dimensions (which have ``rvs``).
+            Parameter names mapped to lists (the choices of a
+            :class:`Categorical`) or to dimensions, which have ``rvs``. A
+            space of lists only is sampled without replacement, as scikit-learn
+            does with lists.
         """
-        subs = [dict(sub) for sub in self.subspaces]
+        subs = [
+            {
+                name: list(dim.choices) if dim.kind == "categorical" else dim
+                for name, dim in sub.items()
+            }
+            for sub in self.subspaces
+        ]
         return subs[0] if len(subs) == 1 else subs
 
     def check_estimator(self, estimator):
