@@ -48,14 +48,33 @@ def values(dimension):
         categorical).
     """
     dim = as_dimension(dimension)
-    if isinstance(dim, Real):
-        return st.floats(dim.low, dim.high, allow_nan=False, allow_infinity=False)
     if isinstance(dim, Integer):
-        return st.integers(dim.low, dim.high)
+        # An offset from low: hypothesis shrinks integers towards 0.
+        return st.integers(0, dim.high - dim.low).map(lambda k: dim.low + k)
+    if isinstance(dim, Real):
+        return _offset_floats(dim)
     if isinstance(dim, Categorical):
         return st.sampled_from(dim.choices)
     # Any other dimension: draw in the encoded interval and decode.
     return st.floats(0.0, 1.0).map(dim.decode)
+
+
+def _offset_floats(dim):
+    """Floats of a :class:`Real` that shrink towards ``low`` (hypothesis shrinks
+    floats towards 0): an offset from ``low``, on the dimension's scale; the
+    largest offset is ``high`` exactly."""
+    low, high = dim.low, dim.high
+    span = math.log(high) - math.log(low) if dim.log else high - low
+    if not math.isfinite(span):  # a range wider than the largest float
+        return st.floats(low, high, allow_nan=False, allow_infinity=False)
+
+    def shift(offset):
+        if offset >= span:
+            return high
+        value = low * math.exp(offset) if dim.log else low + offset
+        return min(max(value, low), high)
+
+    return st.floats(0.0, span, allow_nan=False, allow_infinity=False).map(shift)
 
 
 def params(space):

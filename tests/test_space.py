@@ -4,7 +4,7 @@ import pickle
 import numpy as np
 import pytest
 import scipy.stats as stats
-from hypothesis import given, settings
+from hypothesis import find, given, settings
 from hypothesis import strategies as st
 from sklearn.base import clone
 from sklearn.datasets import load_iris
@@ -29,7 +29,7 @@ from skhpo.space import (
     as_dimension,
     check_param_names,
 )
-from skhpo.testing import dimensions, params, spaces
+from skhpo.testing import dimensions, params, spaces, values
 
 
 def assert_same_params(a, b):
@@ -109,6 +109,18 @@ def test_sampling_is_uniform_on_the_encoded_scale(dim):
         # a quarter of the draws in each of the four decades
         counts = np.histogram(np.log10(draws), bins=4, range=(-4, 0))[0]
         np.testing.assert_allclose(counts / len(draws), 0.25, atol=0.015)
+
+
+@pytest.mark.parametrize(
+    "dim",
+    [Real(-10, -2), Real(1e-6, 1), Real(1e-6, 1, log=True), Integer(-5, 5)],
+    ids=repr,
+)
+def test_values_shrink_towards_low_and_reach_high(dim):
+    # Minimal failing examples read as "the smallest value that fails".
+    quick = settings(database=None, max_examples=3000)
+    assert find(values(dim), lambda x: True, settings=quick) == dim.low
+    assert find(values(dim), lambda x: x >= dim.high, settings=quick) == dim.high
 
 
 # -- scikit-learn conventions -------------------------------------------------
