@@ -504,6 +504,8 @@ def test_ask_needs_a_positive_integer(n):
         (["x"], [1.0], "not a point of"),
         ([{"x": 0.5}], ["high"], "Scores must be numbers"),
         ([{"x": 0.5}], ["0.5"], "Scores must be numbers"),
+        ([{"x": 0.5}], [5 + 3j], "Scores must be numbers"),
+        ([{"x": 0.5}], np.array([1 + 0j]), "Scores must be numbers"),
         ([{"x": 0.5}], [[1.0, 2.0]], "1 parameter dicts but 2 scores"),
     ],
 )
@@ -811,4 +813,7 @@ def test_cancel_forgets_pending_points_only():
     opt.cancel([first, second, {"x": 0.123}])  # told and unknown: ignored
     assert opt.pending == [] and opt.n_told == 1
     opt.cancel([])
+    assert opt.pending == []
+    (third,) = opt.ask(1)
+    opt.cancel(third)  # one dict, as tell takes it
     assert opt.pending == []

@@ -123,6 +123,19 @@ def test_values_shrink_towards_low_and_reach_high(dim):
     assert find(values(dim), lambda x: x >= dim.high, settings=quick) == dim.high
 
 
+@pytest.mark.parametrize(
+    "dim",
+    [Real(0, 1), Integer(1, 9), Categorical(["a", "b"]), as_dimension(stats.norm())],
+)
+def test_rvs_and_sample_take_a_numpy_generator_as_scipy_does(dim):
+    draws = dim.rvs(size=5, random_state=np.random.default_rng(0))
+    assert len(draws) == 5 and all(v in dim for v in draws)
+    again = dim.rvs(size=5, random_state=np.random.default_rng(0))
+    assert list(draws) == list(again)
+    points = SearchSpace({"v": dim}).sample(3, random_state=np.random.default_rng(1))
+    assert all(p["v"] in dim for p in points)
+
+
 # -- scikit-learn conventions -------------------------------------------------
 
 

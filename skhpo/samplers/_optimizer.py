@@ -407,7 +407,7 @@ class Optimizer:
         values = []
         for score in scores:
             try:
-                if isinstance(score, (str, bytes)):
+                if isinstance(score, (str, bytes, complex, np.complexfloating)):
                     raise TypeError
                 values.append(math.nan if score is None else float(score))
             except (TypeError, ValueError):
@@ -439,10 +439,12 @@ class Optimizer:
 
         Parameters
         ----------
-        params_list : list of dict
+        params_list : list of dict, or dict
             Points returned by :meth:`ask`; points that are not pending are
             ignored.
         """
+        if isinstance(params_list, Mapping):
+            params_list = [params_list]
         params_list = list(params_list)
         if not params_list:
             return

@@ -64,7 +64,7 @@ class Dimension:
         ----------
         size : int or tuple of int, default=None
             Shape of the draw; ``None`` draws one value.
-        random_state : int, RandomState instance or None, default=None
+        random_state : int, RandomState, Generator or None, default=None
             Seed or generator for the draw.
 
         Returns
@@ -72,7 +72,7 @@ class Dimension:
         value or ndarray
             One value if ``size`` is None, else an array of shape ``size``.
         """
-        rng = check_random_state(random_state)
+        rng = random_generator(random_state)
         u = rng.uniform(size=size)
         return self.decode(u)
 
@@ -114,6 +114,14 @@ class Dimension:
 
     def __hash__(self):
         return hash((type(self).__name__, self._key()))
+
+
+def random_generator(random_state):
+    """A numpy ``Generator`` as given, else ``check_random_state``'s
+    ``RandomState`` (scipy.stats distributions take both)."""
+    if isinstance(random_state, np.random.Generator):
+        return random_state
+    return check_random_state(random_state)
 
 
 def _check_number(value, name, owner, integral=False):
@@ -406,8 +414,11 @@ class Categorical(Dimension):
     def rvs(self, size=None, random_state=None):
         # Index draws rather than uniform floats: identical to sklearn's sampling
         # from a list for a given generator.
-        rng = check_random_state(random_state)
-        idx = rng.randint(len(self.choices), size=size)
+        rng = random_generator(random_state)
+        if isinstance(rng, np.random.Generator):
+            idx = rng.integers(len(self.choices), size=size)
+        else:
+            idx = rng.randint(len(self.choices), size=size)
         return self.decode((np.asarray(idx) + 0.5) / len(self.choices))
 
     def __contains__(self, value):

@@ -7,9 +7,8 @@ from typing import NamedTuple
 
 import numpy as np
 from sklearn.model_selection import ParameterGrid, ParameterSampler
-from sklearn.utils import check_random_state
 
-from ._dimensions import Categorical, Dimension, as_dimension
+from ._dimensions import Categorical, Dimension, as_dimension, random_generator
 
 __all__ = ["Column", "SearchSpace", "check_param_names"]
 
@@ -332,13 +331,13 @@ class SearchSpace:
         Parameters
         ----------
         n : int
-        random_state : int, RandomState instance or None, default=None
+        random_state : int, RandomState, Generator or None, default=None
 
         Returns
         -------
         list of dicts
         """
-        rng = check_random_state(random_state)
+        rng = random_generator(random_state)
         return self.decode(rng.uniform(size=(n, self.n_columns)))
 
     # -- interoperability ------------------------------------------------------
