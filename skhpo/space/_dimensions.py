@@ -155,13 +155,38 @@ def _check_bounds(cls, low, high, log, integral):
             f"{owner}: a log scale needs {need}, got low={low!r}. Raise the lower "
             "bound, or use log=False."
         )
+    if integral and max(abs(low), abs(high)) > _MAX_EXACT_INTEGER:
+        raise ValueError(
+            f"{owner}: the bounds must lie within +-2**53 ({_MAX_EXACT_INTEGER}), "
+            "the integers that floats (the encoding) represent exactly."
+        )
+    if not integral and not math.isfinite(high - low):
+        raise ValueError(
+            f"{owner}: high - low overflows a float; narrow the range, or use a "
+            "log scale for a positive range."
+        )
     return low, high, bool(log)
+
+
+_MAX_EXACT_INTEGER = 2**53
+
+
+def _unit(u):
+    """``u`` as a float array clipped to [0, 1]; NaN is an error."""
+    arr = np.asarray(u, dtype=float)
+    if np.isnan(arr).any():
+        raise ValueError(
+            "Cannot decode NaN: encoded values are numbers in [0, 1] (NaN marks "
+            "the columns of another sub-space; decode whole points with "
+            "SearchSpace.decode)."
+        )
+    return np.clip(arr, 0.0, 1.0)
 
 
 def _scalar_or_array(u, func):
     """Apply ``func`` to an array and return a scalar when given a scalar."""
     arr = np.asarray(u, dtype=float)
-    out = func(np.clip(arr, 0.0, 1.0))
+    out = func(_unit(arr))
     if arr.ndim == 0:
         return out.item()
     return out
@@ -402,8 +427,8 @@ class Categorical(Dimension):
 
     def decode(self, u):
         k = len(self.choices)
-        arr = np.asarray(u, dtype=float)
-        idx = np.minimum((np.clip(arr, 0.0, 1.0) * k).astype(np.int64), k - 1)
+        arr = _unit(u)
+        idx = np.minimum((arr * k).astype(np.int64), k - 1)
         if arr.ndim == 0:
             return self.choices[int(idx)]
         out = np.empty(idx.shape, dtype=object)
