@@ -31,6 +31,7 @@ from sklearn.model_selection import (
     KFold,
     ParameterGrid,
     RandomizedSearchCV,
+    cross_val_score,
     cross_validate,
 )
 from sklearn.neural_network import MLPClassifier
@@ -126,6 +127,61 @@ def test_large_arguments_are_sent_once_per_context(client):
     # X, y and the 3 folds' train indices (200 int64s; the test folds' 100 are
     # small enough to travel with their tasks).
     assert set(first) == {id(X_big), id(y_big)} | {id(train) for train, _ in folds}
+
+
+def test_data_changed_in_place_between_calls_is_sent_again(process_cluster):
+    # (Worker processes: in-process workers would share the array itself.)
+    X_big, y_big = make_classification(n_samples=300, n_features=6, random_state=0)
+    with dask_backend(process_cluster):
+        before = cross_val_score(LogisticRegression(), X_big, y_big, cv=3)
+        np.random.default_rng(0).shuffle(y_big)  # same object, other contents
+        after = cross_val_score(LogisticRegression(), X_big, y_big, cv=3)
+    expected = cross_val_score(LogisticRegression(), X_big, y_big, cv=3)
+    np.testing.assert_array_equal(after, expected)
+    assert not np.array_equal(before, after)
+
+
+def test_data_of_earlier_calls_is_dropped(client):
+    # Each call keeps what it used for the next one (an SMBO round); what the
+    # next call does not use is dropped, so the client and the workers free it.
+    with dask_backend(client):
+        backend, _ = joblib.parallel.get_active_backend()
+        for seed in range(3):
+            X_i, y_i = make_classification(n_samples=300, random_state=seed)
+            cross_val_score(LogisticRegression(), X_i, y_i, cv=3)
+            kept = list(backend._scatter.values())
+            assert len(kept) == 2 + 3  # X, y and the 3 train folds of this call
+            assert any(a is X_i for a in kept) and any(a is y_i for a in kept)
+            assert set(backend.data_futures) == set(backend._scatter)
+
+
+class _Unrebuildable(Exception):
+    """Pickles, but its pickle cannot be loaded (two required arguments)."""
+
+    def __init__(self, a, b):
+        super().__init__(f"{a}-{b}")
+
+
+class _RaisesUnrebuildable(ClassifierMixin, BaseEstimator):
+    def __init__(self, p=0):
+        self.p = p
+
+    def fit(self, X, y):
+        raise _Unrebuildable(1, 2)
+
+
+@pytest.mark.timeout(120)
+def test_a_result_that_cannot_come_back_fails_the_search(process_cluster):
+    # The client could not unpickle the batch's exception: the search waited
+    # forever (joblib's backend too).
+    search = GridSearchCV(
+        _RaisesUnrebuildable(), {"p": [0, 1]}, cv=2, error_score="raise"
+    )
+    with (
+        dask_backend(process_cluster),
+        pytest.raises(RuntimeError, match="could not be brought back to the client"),
+    ):
+        search.fit(X, y)
 
 
 def test_scatter_to_every_worker_leaves_a_copy_on_each(client):

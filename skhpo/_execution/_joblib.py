@@ -9,13 +9,15 @@ and what :class:`TunedDaskBackend` does instead:
   anew at every ``Parallel`` call (one call per round of an SMBO search), each to
   *one* worker. Tasks that need them are first assigned to that worker and then
   stolen by the others, which fetch the data from it; until then they wait. The
-  tuned backend scatters each large argument once per context and has *every*
+  tuned backend scatters each large argument once and has *every*
   worker copy it at once (:func:`~._client.scatter_to_every_worker`; not
   ``broadcast=True``, which a worker dying during it turns into a scheduler
-  retrying forever), so any worker can start any task at once, and every later
-  call (round) reuses the copies: between calls, dask's active memory manager
-  keeps one replica, which a worker that needs it again fetches from its peer,
-  never from the client.
+  retrying forever), so any worker can start any task at once, and the next
+  calls (rounds) that pass it again reuse the copies: between calls, dask's
+  active memory manager keeps one replica, which a worker that needs it again
+  fetches from its peer, never from the client. Each call checks once that
+  what it reuses was not changed in place (dask's token of the contents) and
+  drops, when it ends, what it did not use.
 - **Dead workers.** A worker that dies takes its running tasks with it, and
   dask runs them again elsewhere. But when every worker holding ``X`` (say)
   died, joblib's backend fails the search (the tasks that need ``X`` are
@@ -106,11 +108,13 @@ import os
 import pickle
 import time
 import uuid
+from typing import NamedTuple
 
 import cloudpickle
 import dask
+from dask.base import tokenize
 from dask.sizeof import sizeof
-from distributed import Client
+from distributed import Client, as_completed
 from joblib import parallel_config
 from joblib._dask import Batch, DaskDistributedBackend
 from joblib._utils import _TracebackCapturingWrapper
@@ -164,9 +168,16 @@ class TunedDaskBackend(DaskDistributedBackend):
     def __init__(self, client, **kwargs):
         super().__init__(client=client, **kwargs)
         # joblib looks scattered arguments up by id(); holding a reference keeps
-        # each id from being reused by another object while the backend lives.
+        # each id from being reused by another object while it is kept.
         self._scatter = {}
         self._scattering = {}  # id(arg) -> the asyncio task sending it
+        self._tokens = {}  # id(arg) -> dask's token of its contents when sent
+        self._checked = set()  # ids whose contents this Parallel call checked
+        # Results gathered one by one in _collect (with_results=True loses a
+        # result the client cannot unpickle: its batch would wait forever).
+        self.waiting_futures = as_completed(
+            [], loop=client.loop, with_results=False, raise_errors=False
+        )
         self._compute_seconds = None  # of the batch whose result came last
         # dask future -> (joblib's batch, how many times it was sent again)
         self._sent = {}
@@ -234,11 +245,14 @@ class TunedDaskBackend(DaskDistributedBackend):
         ``KilledWorker``) fails the ``Parallel`` call (joblib's backend waits
         for the batch forever)."""
         while self._continue:
-            async for future, result in self.waiting_futures:
+            async for future in self.waiting_futures:
                 func, resends = self._sent.pop(future, (None, 0))
                 cf_future = self._results.pop(future)
                 callback = self._callbacks.pop(future)
-                if future.status == "error":
+                result = await _outcome(future)
+                if isinstance(result, _Unreadable):
+                    result = _unreadable_result_error(future.key, result.error)
+                elif future.status == "error":
                     _, result, _ = result
                 elif future.status == "cancelled" and self.client.status == "running":
                     resend = func is not None and self._continue
@@ -255,6 +269,24 @@ class TunedDaskBackend(DaskDistributedBackend):
                     cf_future.set_result(result)
                 callback(result)
             await asyncio.sleep(0.01)
+
+    def start_call(self):
+        """Check again, once in this call, that the data sent is unchanged."""
+        self._checked.clear()
+        super().start_call()
+
+    def stop_call(self):
+        """Forget the data that this call did not use (an earlier search's),
+        so that the client and the workers free it."""
+        super().stop_call()
+        for key in set(self._scatter) - self._checked:
+            self._forget(key)
+
+    def _forget(self, key):
+        self._scatter.pop(key, None)
+        self._scattering.pop(key, None)
+        self._tokens.pop(key, None)
+        self.data_futures.pop(key, None)
 
     def configure(self, *args, **kwargs):
         """Start each ``Parallel`` call with joblib's initial batch size."""
@@ -319,11 +351,19 @@ class TunedDaskBackend(DaskDistributedBackend):
 
     async def _scattered(self, args):
         """``{id(arg): future}`` of ``args`` on the workers: each scattered
-        once per context, and again if the cluster lost it (every worker
-        holding it died). Concurrent batches share one scatter per argument."""
+        once, kept for the next ``Parallel`` calls that use it (an SMBO
+        search's rounds), and scattered again if its contents changed (checked
+        once per call, by dask's token of them) or if the cluster lost it
+        (every worker holding it died). Concurrent batches share one scatter
+        per argument."""
 
         def needs_sending(arg):
-            task = self._scattering.get(id(arg))
+            key = id(arg)
+            if key not in self._checked:
+                self._checked.add(key)
+                if self._tokens.get(key) != tokenize(arg):
+                    self._forget(key)  # changed in place since it was sent
+            task = self._scattering.get(key)
             return task is None or (
                 task.done()
                 and (
@@ -353,15 +393,56 @@ class TunedDaskBackend(DaskDistributedBackend):
                 await asyncio.sleep(0.5)
         for arg, future in zip(args, futures):
             self._scatter[id(arg)] = arg
+            self._tokens[id(arg)] = tokenize(arg)
             self.data_futures[id(arg)] = future
         return {id(arg): future for arg, future in zip(args, futures)}
 
     def release(self):
         """Forget the scattered data, so that the workers can free it."""
-        self.data_futures.clear()
-        self._scattering.clear()
+        for key in list(self._scatter):
+            self._forget(key)
         self._sent.clear()
-        self._scatter.clear()
+
+
+class _Unreadable(NamedTuple):
+    error: Exception
+
+
+#: How many times a result lost with its worker while it was fetched is
+#: awaited again (the cluster computes it again, or fails it).
+_MAX_REFETCHES = 10
+
+
+async def _outcome(future):
+    """What ``Future._result(raiseit=False)`` gives for a finished task: its
+    result, its error's ``(type, exception, traceback)``, or the
+    ``CancelledError``; `_Unreadable` when the result cannot be brought back
+    to the client. (``as_completed(with_results=True)`` drops such a future:
+    its batch waited forever.)"""
+    for _ in range(_MAX_REFETCHES):
+        try:
+            return await future._result(raiseit=False)
+        except Exception as exc:
+            if future.status == "finished" and not isinstance(
+                exc, concurrent.futures.CancelledError
+            ):
+                return _Unreadable(exc)
+            # Lost with its worker while fetched: await its new outcome.
+            await asyncio.sleep(0.1)
+    return await future._result(raiseit=False)
+
+
+def _unreadable_result_error(key, error):
+    message = (
+        f"The result of {key} could not be brought back to the client "
+        f"({type(error).__name__}: {error}): an exception raised by a fit, or an "
+        "object a fit returns (the estimator with return_estimator=True), cannot "
+        "be pickled or rebuilt from its pickle. Make it picklable, or run the "
+        "search outside dask_backend to see the original error."
+    )
+    unreadable = RuntimeError(message)
+    unreadable.__cause__ = error
+    return unreadable
 
 
 def _lost_batch_error(key, times, cancelled):
