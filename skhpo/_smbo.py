@@ -328,11 +328,12 @@ class SMBOSearchCV(BaseSearchCV):
     (``execution="auto"``): each (candidate, split) fit is a task, a candidate is
     told to the surrogate as soon as its last split finishes and the next one is
     asked right away, with the candidates still running taken into account, so no
-    worker waits for a round to finish. At most two candidates per worker thread
-    are running at once, so that every candidate but those few is proposed
-    knowing the scores before it. The splits of a candidate whose fits take
-    milliseconds are grouped into one task. ``cv_results_``, refit and multimetric
-    scoring are the same as in rounds.
+    worker waits for a round to finish. Two candidates per worker thread are
+    running at once, so that every candidate but those few is proposed knowing
+    the scores before it; when fits take milliseconds, their splits are grouped
+    into larger tasks and more candidates run at once (about 50 ms of fits per
+    thread, at most a tenth of ``n_iter``). ``cv_results_``, refit and
+    multimetric scoring are the same as in rounds.
 
     Interrupting ``fit`` (Ctrl-C) stops it and cancels the pending fits; the search
     keeps ``cv_results_``, ``best_index_``, ``best_params_`` and ``best_score_`` of

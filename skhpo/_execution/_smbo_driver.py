@@ -6,9 +6,10 @@ a synchronous ``distributed.Client``, from the calling thread:
 1. the data (``X``, ``y``, the folds and the keyword arguments of scikit-learn's
    ``_fit_and_score``) is scattered once, to every worker (a copy survives the
    death of any one worker);
-2. at most two candidates per worker thread are in flight (asked, not yet
-   finished): every worker has one running and one waiting, and the optimizer
-   proposes each candidate knowing the scores of all but those few;
+2. two candidates per worker thread are in flight (asked, not yet finished;
+   more when fits take milliseconds, below): every worker has one running and
+   one waiting, and the optimizer proposes each candidate knowing the scores
+   of all but those few;
 3. their fits wait in a queue and are submitted in tasks of up to ``group``
    fits each, about two tasks per worker thread in flight;
 4. tasks are collected with ``as_completed``; as soon as every split of a
@@ -19,8 +20,10 @@ a synchronous ``distributed.Client``, from the calling thread:
 Many cheap fits: ``group`` adapts to the measured fit time as joblib's
 ``batch_size="auto"`` does, so that one task lasts about
 ``_TARGET_TASK_SECONDS``; a task of fits that take milliseconds would otherwise
-cost more in scheduling than in fitting. The candidates in flight bound it: a
-task holds the splits of about one candidate when fits are cheap.
+cost more in scheduling than in fitting. The candidates in flight bound it, so
+that a task of cheap fits holds the splits of a few candidates: as many are in
+flight as fill ``_LOOKAHEAD_SECONDS`` of fits per thread (at least two per
+thread, at most a tenth of the search).
 
 Failures: a worker that dies takes its running tasks with it; the scheduler runs
 them again on another worker (and the nanny restarts the dead one). A task that
