@@ -763,6 +763,17 @@ def test_worker_environment_set_by_the_user_is_kept(monkeypatch):
         ({"n_workers": 0}, ValueError, "n_workers must be a positive integer"),
         ({"n_workers": 1.5}, ValueError, "n_workers must be a positive integer"),
         ({"n_workers": True}, ValueError, "n_workers must be a positive integer"),
+        ({"client": " "}, ValueError, "client of dask_backend is an empty sched"),
+        (
+            {"wait_for_workers_timeout": -1},
+            ValueError,
+            "wait_for_workers_timeout must be a number of seconds >= 0; got -1",
+        ),
+        (
+            {"wait_for_workers_timeout": "10"},
+            ValueError,
+            "wait_for_workers_timeout must be a number",
+        ),
     ],
 )
 def test_bad_arguments(kwargs, error, match):

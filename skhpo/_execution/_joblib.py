@@ -679,6 +679,12 @@ def check_client(client, who="dask_backend"):
                 "with asynchronous=True. Pass Client(address) instead."
             )
         return client, False
+    if isinstance(client, str) and not client.strip():
+        raise ValueError(
+            f"client of {who} is an empty scheduler address; pass one such as "
+            "'tcp://10.0.0.1:8786', or None for the current client or a new "
+            "LocalCluster."
+        )
     if isinstance(client, str) or hasattr(client, "scheduler_address"):
         # A scheduler address, or a cluster manager (LocalCluster,
         # dask-jobqueue's SLURMCluster, dask-kubernetes' KubeCluster, ...).
@@ -807,6 +813,15 @@ def dask_backend(client=None, *, n_workers=None, wait_for_workers_timeout=10):
     ...     print(client.dashboard_link)
     """
     n_workers = _check_n_workers(n_workers, client)
+    if (
+        not isinstance(wait_for_workers_timeout, numbers.Real)
+        or isinstance(wait_for_workers_timeout, bool)
+        or not wait_for_workers_timeout >= 0
+    ):
+        raise ValueError(
+            "wait_for_workers_timeout must be a number of seconds >= 0; got "
+            f"{wait_for_workers_timeout!r}."
+        )
     with contextlib.ExitStack() as stack:
         if client is None and n_workers is None:
             client = _current_client()
