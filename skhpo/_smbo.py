@@ -284,7 +284,9 @@ class _Trials:
         def provider(*args, split_progress, candidate_progress, **kwargs):
             return dict(outputs[candidate_progress[0]][split_progress[0]])
 
-        with replay_fits(provider):
+        # Nothing is fitted: keep scikit-learn's "Fitting N folds..." line quiet
+        # (after an asynchronous run it came once every fit was over).
+        with contextlib.redirect_stdout(io.StringIO()), replay_fits(provider):
             self.results = evaluate_candidates(
                 self.params[start:], cv=cv, more_results={"iter": self.iters[start:]}
             )
@@ -714,6 +716,12 @@ class SMBOSearchCV(BaseSearchCV):
         first = trials.next_iter
         asked = {}  # id(params) -> iter
         stopped = False
+        if self.verbose > 0:  # scikit-learn's line, before the fits
+            n_splits, n_left = len(setup["folds"]), self.n_iter - optimizer.n_told
+            progress.write(
+                f"Fitting {n_splits} folds for each of up to {n_left} candidates, "
+                f"asynchronously on the dask cluster ({client.scheduler.address})"
+            )
 
         def ask(n):
             nonlocal stopped

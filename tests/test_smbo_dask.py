@@ -177,6 +177,16 @@ def test_few_candidates_are_asked_ahead_of_the_scores(client, monkeypatch):
     assert max(in_flight) <= max(2 * 2, 60 // 10)
 
 
+def test_verbose_says_fitting_before_the_fits_not_after(client, capsys):
+    # The line came from the replay of the results into scikit-learn's
+    # bookkeeping, once every fit was over.
+    search = SMBOSearchCV(Sleepy(), SPACE, n_iter=4, cv=2, verbose=1, random_state=0)
+    search.fit(X_IRIS, Y_IRIS)
+    out = capsys.readouterr().out
+    assert out.count("Fitting 2 folds for each of") == 1
+    assert "up to 4 candidates, asynchronously on the dask cluster (" in out
+
+
 def test_slow_fits_keep_one_task_per_fit(client):
     search = SMBOSearchCV(Sleepy(delay=0.1), SPACE, n_iter=4, cv=2, random_state=0)
     with get_task_stream(client) as stream:
