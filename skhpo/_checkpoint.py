@@ -24,6 +24,9 @@ import numpy as np
 
 FORMAT_VERSION = 1
 _HEADER_KEY = "skhpo_checkpoint"
+#: How a header line starts (keys sorted): a file holding only a torn line that
+#: starts so is a checkpoint whose header was being written.
+_TORN_HEADER = b'{"fingerprint": '
 
 
 def _encode(value):
@@ -150,8 +153,26 @@ class Journal:
         lines = complete.split(b"\n") if complete else []
         if torn:
             lines.append(torn)
+        # The header first, before anything is changed: a file that is not
+        # this search's checkpoint is refused as it is.
+        try:
+            header = json.loads(lines[0] if lines else b"")
+        except ValueError:
+            if lines == [torn] and _TORN_HEADER.startswith(torn[: len(_TORN_HEADER)]):
+                # Only a torn header: nothing was ever recorded.
+                warnings.warn(
+                    f"The header of the checkpoint {self.path!r} was only "
+                    "partially written (the process stopped while writing it); "
+                    "the checkpoint starts afresh.",
+                    RuntimeWarning,
+                    stacklevel=3,
+                )
+                self._create()
+                return
+            header = None
+        self._check_header(header)
         parsed = []
-        for number, line in enumerate(lines, start=1):
+        for number, line in enumerate(lines[1:], start=2):
             try:
                 parsed.append(json.loads(line))
             except ValueError:
@@ -168,9 +189,8 @@ class Journal:
                     RuntimeWarning,
                     stacklevel=3,
                 )
-                data = complete + b"\n" if complete else b""
                 with open(self.path, "r+b") as f:
-                    f.truncate(len(data))
+                    f.truncate(len(complete) + 1)
                     f.flush()
                     os.fsync(f.fileno())
                 torn = b""
@@ -180,12 +200,7 @@ class Journal:
                 f.write(b"\n")
                 f.flush()
                 os.fsync(f.fileno())
-        if not parsed:
-            # Only a torn header: nothing was ever recorded.
-            self._create()
-            return
-        self._check_header(parsed[0])
-        self.records = [_decode(record) for record in parsed[1:]]
+        self.records = [_decode(record) for record in parsed]
 
     def _check_header(self, header):
         if not isinstance(header, dict) or _HEADER_KEY not in header:

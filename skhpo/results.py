@@ -86,8 +86,13 @@ def _plain_column(values, n_rows, key):
         )
     if isinstance(values, np.ndarray) and values.ndim == 1:
         return values
+    values = list(values)
+    if all(isinstance(v, numbers.Real) and not isinstance(v, bool) for v in values):
+        # Numbers saved as a list (results loaded from JSON): numeric, as the
+        # search's own arrays.
+        return np.asarray(values)
     column = np.empty(n_rows, dtype=object)
-    column[:] = list(values)
+    column[:] = values
     return column
 
 

@@ -94,8 +94,8 @@ def test_complete_record_without_newline_is_kept(tmp_path):
 
 def test_torn_header_starts_afresh(tmp_path):
     path = tmp_path / "run.jsonl"
-    path.write_bytes(b'{"skhpo_checkpoint": 1, "finger')
-    with pytest.warns(RuntimeWarning, match="partially written"):
+    path.write_bytes(b'{"fingerprint": {"estim')  # how a header starts
+    with pytest.warns(RuntimeWarning, match="header .* partially written"):
         journal = Journal(path, FP)
     assert journal.records == []
     journal.append({"x": 1})
@@ -118,6 +118,26 @@ def test_unreadable_files_are_refused(tmp_path, content, match):
     path.write_bytes(content)
     with pytest.raises(ValueError, match=match):
         Journal(path, {})
+
+
+@pytest.mark.parametrize(
+    "content",
+    [
+        b"my notes, without a final newline",
+        b'{"C": 1.0}',  # what json.dump writes
+        b"\n",
+        b"two\nlines",
+        b'{"fingerprint": {}, "skhpo_checkpoint": 1}\nnot json',  # another search's
+    ],
+)
+def test_a_file_that_is_not_this_searchs_checkpoint_is_left_as_it_is(tmp_path, content):
+    # A one-line file used to be taken for a torn checkpoint: emptied, then
+    # overwritten (or given a newline before it was refused).
+    path = tmp_path / "notes.txt"
+    path.write_bytes(content)
+    with pytest.raises(ValueError, match="not an skhpo checkpoint|another search"):
+        Journal(path, FP)
+    assert path.read_bytes() == content
 
 
 def test_fingerprint_must_be_a_dict(tmp_path):

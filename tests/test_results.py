@@ -1,5 +1,7 @@
 """Search results as pandas DataFrames (skhpo.results)."""
 
+import json
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -130,6 +132,21 @@ def test_cv_results_frame_has_one_row_per_candidate(name, request):
     again = cv_results_frame(frame)
     pd.testing.assert_frame_equal(again, frame)
     assert again is not frame
+
+
+def test_results_saved_as_json_keep_numeric_columns(random_search):
+    # Numbers loaded back from JSON are lists: they were object columns.
+    saved = {
+        key: np.asarray(values).tolist()
+        for key, values in random_search.cv_results_.items()
+        if key != "params"
+    }
+    saved["params"] = list(random_search.cv_results_["params"])
+    frame = cv_results_frame(json.loads(json.dumps(saved)))
+    reference = cv_results_frame(random_search)
+    for key in ["mean_test_score", "rank_test_score", "mean_fit_time"]:
+        assert frame[key].dtype.kind == reference[key].dtype.kind, key
+    assert frame.nlargest(1, "mean_test_score").index[0] == random_search.best_index_
 
 
 def test_smbo_frame_keeps_iter_and_numeric_params(smbo):
