@@ -279,7 +279,7 @@ class TunedDaskBackend(DaskDistributedBackend):
         """Forget the data that this call did not use (an earlier search's),
         so that the client and the workers free it."""
         super().stop_call()
-        for key in set(self._scatter) - self._checked:
+        for key in (set(self._scatter) | set(self._tokens)) - self._checked:
             self._forget(key)
 
     def _forget(self, key):
@@ -361,8 +361,10 @@ class TunedDaskBackend(DaskDistributedBackend):
             key = id(arg)
             if key not in self._checked:
                 self._checked.add(key)
-                if self._tokens.get(key) != tokenize(arg):
-                    self._forget(key)  # changed in place since it was sent
+                token = tokenize(arg)
+                if self._tokens.get(key) != token:
+                    self._forget(key)  # new, or changed in place since it was sent
+                    self._tokens[key] = token  # of what is sent now
             task = self._scattering.get(key)
             return task is None or (
                 task.done()
@@ -393,7 +395,6 @@ class TunedDaskBackend(DaskDistributedBackend):
                 await asyncio.sleep(0.5)
         for arg, future in zip(args, futures):
             self._scatter[id(arg)] = arg
-            self._tokens[id(arg)] = tokenize(arg)
             self.data_futures[id(arg)] = future
         return {id(arg): future for arg, future in zip(args, futures)}
 

@@ -263,10 +263,13 @@ def run_async_search(
     # recomputation never comes out of ``as_completed``: the loop would hang).
     futures = as_completed(raise_errors=False)
 
+    def mean_fit_seconds():
+        return max(seconds / n_fits, 1e-6)
+
     def group_size():
         if n_fits == 0:
             return 1
-        return max(1, int(_TARGET_TASK_SECONDS / max(seconds / n_fits, 1e-6)))
+        return max(1, int(_TARGET_TASK_SECONDS / mean_fit_seconds()))
 
     def in_flight_limit():
         """Candidates asked and not finished: two per worker thread; when fits
@@ -276,7 +279,7 @@ def run_async_search(
         least = _CANDIDATES_PER_THREAD * n_threads
         if n_fits == 0:
             return least
-        per_candidate = max(seconds / n_fits, 1e-6) * n_splits
+        per_candidate = mean_fit_seconds() * n_splits
         cheap = int(_LOOKAHEAD_SECONDS * n_threads / per_candidate)
         return max(least, min(cheap, n_max // 10))
 

@@ -37,7 +37,7 @@ from math import sqrt
 import numpy as np
 from sklearn.utils import assert_all_finite
 
-from ._regression import check_any_weight
+from ._regression import check_any_weight, total_weight
 
 __all__ = [
     "finalize_log_loss",
@@ -159,12 +159,13 @@ def log_loss_block(y_true, y_proba, sample_weight):
     eps = np.finfo(y_proba.dtype).eps
     labels, inverse = np.unique(y_true, return_inverse=True)
     inverse = inverse.ravel()
+    any_weight = sample_weight is None or bool(np.any(sample_weight))
     if n == 0:
         return dict(
             labels=labels,
             sums=np.zeros((0, n_columns)),
             weight=0,
-            any_weight=sample_weight is None,
+            any_weight=any_weight,
             p_max=-np.inf,
             p_min=np.inf,
             sums_to_one=True,
@@ -188,7 +189,7 @@ def log_loss_block(y_true, y_proba, sample_weight):
         labels=labels,
         sums=sums,
         weight=weight,
-        any_weight=sample_weight is None or bool(np.any(sample_weight)),
+        any_weight=any_weight,
         p_max=float(y_proba.max()),
         p_min=float(y_proba.min()),
         sums_to_one=sums_to_one,
@@ -277,6 +278,4 @@ def finalize_log_loss(stats, *, normalize=True, labels=None):
     total = stats["sums"][np.arange(len(y_labels)), columns].sum()
     if not normalize:
         return float(total)
-    if stats["weight"] == 0:
-        raise ZeroDivisionError("Weights sum to zero, can't be normalized")
-    return float(total / stats["weight"])
+    return float(total / total_weight(stats))

@@ -21,6 +21,7 @@ from sklearn.utils import assert_all_finite
 __all__ = [
     "FINALIZERS",
     "check_any_weight",
+    "total_weight",
     "merge_regression",
     "regression_block",
 ]
@@ -134,11 +135,17 @@ def merge_regression(*parts):
     return merged
 
 
-def _per_output(sums, stats):
+def total_weight(stats):
+    """The summed weight, with scikit-learn's checks: some weight is not zero
+    (ValueError) and the sum is not zero (ZeroDivisionError)."""
     check_any_weight(stats)
     if stats["weight"] == 0:
         raise ZeroDivisionError("Weights sum to zero, can't be normalized")
-    return sums / stats["weight"]
+    return stats["weight"]
+
+
+def _per_output(sums, stats):
+    return sums / total_weight(stats)
 
 
 def _average_outputs(errors, multioutput):
@@ -205,7 +212,7 @@ def _r2_score(stats, multioutput="uniform_average", force_finite=True):
             stacklevel=3,
         )
         return float("nan")
-    _per_output(stats["sse"], stats)  # weights summing to zero raise
+    total_weight(stats)  # weights summing to zero raise, as in scikit-learn
     return _fraction_explained(stats["sse"], stats["m2_y"], multioutput, force_finite)
 
 
